@@ -1,0 +1,5 @@
+#pragma once
+namespace sc {
+// Turns sc::Error into the streamcore.errors class it names.
+void register_error_translation();
+}

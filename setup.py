@@ -1,0 +1,25 @@
+"""Builds streamcore._core from csrc/ (every .cpp under it except the simulated libedgetpu)."""
+import glob
+import os
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import setup
+
+SOURCES = sorted(
+    path
+    for path in glob.glob("csrc/**/*.cpp", recursive=True)
+    if not path.startswith(os.path.join("csrc", "edgetpu_sim"))
+)
+
+ext = Pybind11Extension(
+    "streamcore._core",
+    SOURCES,
+    include_dirs=["csrc"],
+    cxx_std=17,
+    # The TFLite and libedgetpu C++ ABIs we call into use the C++11 std::string.
+    define_macros=[("_GLIBCXX_USE_CXX11_ABI", "1")],
+    extra_compile_args=["-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    libraries=["dl"],
+)
+
+setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})

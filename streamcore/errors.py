@@ -1,0 +1,56 @@
+"""Every error streamcore raises derives from StreamcoreError and the fitting builtin."""
+
+from __future__ import annotations
+
+__all__ = [
+    "StreamcoreError",
+    "InputError",
+    "RoiError",
+    "ModelError",
+    "InferenceError",
+    "EngineClosedError",
+    "DeviceError",
+    "DeviceNotFoundError",
+    "EdgeTpuUnavailableError",
+    "SourceError",
+]
+
+
+class StreamcoreError(Exception):
+    """Base class of every streamcore error."""
+
+
+class InputError(StreamcoreError, ValueError):
+    """A frame or array that the model's input cannot be made from."""
+
+
+class RoiError(InputError):
+    """A region of interest that is empty or reaches outside the frame."""
+
+
+class ModelError(StreamcoreError, ValueError):
+    """A model file that is missing, corrupt, or unusable on the chosen devices."""
+
+
+class InferenceError(StreamcoreError, RuntimeError):
+    """The interpreter failed while running a frame."""
+
+
+class EngineClosedError(StreamcoreError, RuntimeError):
+    """The engine or pipeline was closed (or never started)."""
+
+
+class DeviceError(StreamcoreError, RuntimeError):
+    """A device spec that is invalid, or a device that failed."""
+
+
+class DeviceNotFoundError(StreamcoreError, LookupError):
+    """A device spec names a device that is not present."""
+
+
+class EdgeTpuUnavailableError(DeviceError, OSError):
+    """libedgetpu could not be loaded."""
+
+
+class SourceError(StreamcoreError, OSError):
+    """A video source that cannot be opened or read."""
