@@ -1,0 +1,1 @@
+"""streamcore: asyncio video inference on TensorFlow Lite, Edge TPUs and CPUs."""
