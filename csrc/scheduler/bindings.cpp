@@ -1,4 +1,206 @@
 #include "scheduler/bindings.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <limits>
+#include <memory>
+
+#include "common/errors.h"
+#include "preprocess/bindings.h"
+#include "preprocess/preprocess.h"
+#include "scheduler/loop_notifier.h"
+#include "scheduler/scheduler.h"
+
+namespace py = pybind11;
+
 namespace sc {
-void bind_engine(pybind11::module_&) {}  // replaced by the engine work
+namespace {
+
+DType parse_dtype(const std::string& name) {
+    if (name == "uint8") return DType::UInt8;
+    if (name == "int8") return DType::Int8;
+    if (name == "float32") return DType::Float32;
+    throw ModelError("model input dtype " + name +
+                     " is not supported; streamcore feeds uint8, int8 or float32 image tensors");
 }
+
+struct OutputMeta {
+    py::dtype dtype;
+    std::vector<py::ssize_t> shape;
+    std::size_t offset;
+};
+
+// The engine's native half: scheduler + the thread that wakes the event loop.
+class EngineCore {
+public:
+    EngineCore(std::vector<std::shared_ptr<Device>> devices, std::size_t depth, py::object loop,
+               py::object on_completions, bool failover, std::string name,
+               std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>> outputs)
+        : input_(devices.at(0)->input()) {
+        for (auto& [dtype, shape, offset] : outputs) {
+            outputs_.push_back({py::dtype(dtype), shape, offset});
+        }
+        notifier_ = std::make_shared<LoopNotifier>(loop.attr("call_soon_threadsafe"),
+                                                   std::move(on_completions), "sc-notify");
+        std::weak_ptr<LoopNotifier> weak = notifier_;
+        scheduler_ = std::make_unique<Scheduler>(
+            std::move(devices), depth,
+            [weak] {
+                if (auto n = weak.lock()) n->request();
+            },
+            failover, std::move(name));
+    }
+
+    ~EngineCore() {
+        if (!closed_) close(std::numeric_limits<double>::infinity());
+    }
+
+    void start() {
+        notifier_->start();
+        scheduler_->start();
+    }
+
+    void submit(uint64_t id, py::object view_obj, const PreprocessParams& params) {
+        const FrameView& view = view_obj.cast<const FrameView&>();
+        // Checked here so an ROI error is raised at the call, not on the future.
+        plan_geometry(view.frame.width, view.frame.height, input_.width, input_.height, params);
+        auto job = std::make_unique<Job>();
+        job->id = id;
+        job->frame = view.frame;
+        job->params = params;
+        job->keeper = std::move(view_obj);
+        job->submitted = Clock::now();
+        scheduler_->submit(std::move(job));
+    }
+
+    py::list drain() {
+        std::vector<std::unique_ptr<Job>> jobs = scheduler_->take_completed();
+        py::list out;
+        for (auto& job : jobs) out.append(to_python(*job));
+        return out;  // jobs (and the frames they kept) are released here, under the GIL
+    }
+
+    bool close(double timeout) {
+        bool stopped;
+        {
+            py::gil_scoped_release release;
+            stopped = scheduler_->close(timeout);
+            if (stopped) notifier_->stop();
+        }
+        closed_ = stopped;
+        return stopped;
+    }
+
+    py::list stats() {
+        py::list out;
+        for (const DeviceStats& s : scheduler_->stats()) {
+            py::dict d;
+            d["name"] = s.name;
+            d["healthy"] = s.healthy;
+            d["inflight"] = s.inflight;
+            d["frames"] = s.frames;
+            d["errors"] = s.errors;
+            d["busy_s"] = static_cast<double>(s.busy_ns) * 1e-9;
+            d["retried"] = s.retried;
+            out.append(d);
+        }
+        return out;
+    }
+
+    std::size_t capacity() const { return scheduler_->capacity(); }
+    void set_healthy(std::size_t device, bool healthy) { scheduler_->set_healthy(device, healthy); }
+
+private:
+    py::tuple to_python(Job& job) {
+        const Geometry& g = job.geometry;
+        py::tuple geometry = py::make_tuple(g.src_x, g.src_y, g.src_w, g.src_h, g.dst_x, g.dst_y,
+                                            g.dst_w, g.dst_h, g.frame_w, g.frame_h, g.tensor_w,
+                                            g.tensor_h);
+        py::tuple timings = py::make_tuple(job.queue_ns * 1e-6, job.preprocess_ns * 1e-6,
+                                           job.invoke_ns * 1e-6, job.total_ns * 1e-6);
+        py::object outputs = py::none();
+        py::object error_class = py::none();
+        py::object error_message = py::none();
+        if (job.error) {
+            try {
+                std::rethrow_exception(job.error);
+            } catch (const Error& e) {
+                error_class = py::str(e.python_class());
+                error_message = py::str(e.what());
+            } catch (const std::exception& e) {
+                error_class = py::str("InferenceError");
+                error_message = py::str(e.what());
+            }
+        } else {
+            // One capsule owns the block; every array is a view that keeps it alive.
+            auto* holder = new std::shared_ptr<uint8_t>(std::move(job.outputs));
+            py::capsule owner(holder, [](void* p) { delete static_cast<std::shared_ptr<uint8_t>*>(p); });
+            py::list arrays;
+            for (const OutputMeta& m : outputs_) {
+                arrays.append(py::array(m.dtype, m.shape, holder->get() + m.offset, owner));
+            }
+            outputs = arrays;
+        }
+        return py::make_tuple(job.id, outputs, geometry, timings, job.device, job.attempts,
+                              error_class, error_message);
+    }
+
+    TensorDesc input_;
+    std::vector<OutputMeta> outputs_;
+    std::shared_ptr<LoopNotifier> notifier_;
+    std::unique_ptr<Scheduler> scheduler_;
+    bool closed_ = false;
+};
+
+}  // namespace
+
+void bind_engine(py::module_& m) {
+    py::class_<Device, std::shared_ptr<Device>>(m, "Device")
+        .def(py::init([](std::string name, std::uintptr_t interpreter, py::object owner,
+                         std::uintptr_t input_ptr, int height, int width, int channels,
+                         const std::string& dtype, float scale, int zero_point, std::size_t input_bytes,
+                         std::vector<std::tuple<std::uintptr_t, std::size_t, std::size_t>> outputs,
+                         py::list keepalive) {
+                 TensorDesc input;
+                 input.data = reinterpret_cast<void*>(input_ptr);
+                 input.height = height;
+                 input.width = width;
+                 input.channels = channels;
+                 input.dtype = parse_dtype(dtype);
+                 input.scale = scale;
+                 input.zero_point = zero_point;
+                 input.bytes = input_bytes;
+                 std::vector<OutputSlot> slots;
+                 for (auto& [ptr, bytes, offset] : outputs) {
+                     slots.push_back({reinterpret_cast<const void*>(ptr), bytes, offset});
+                 }
+                 return std::make_shared<Device>(std::move(name), interpreter, std::move(owner), input,
+                                                 std::move(slots), std::move(keepalive));
+             }),
+             py::arg("name"), py::arg("interpreter"), py::arg("owner"), py::arg("input_ptr"),
+             py::arg("height"), py::arg("width"), py::arg("channels"), py::arg("dtype"),
+             py::arg("scale"), py::arg("zero_point"), py::arg("input_bytes"), py::arg("outputs"),
+             py::arg("keepalive"))
+        .def_property_readonly("name", &Device::name)
+        .def("invoke", [](Device& d) {
+            py::gil_scoped_release release;
+            d.invoke();
+        });
+
+    py::class_<EngineCore>(m, "EngineCore")
+        .def(py::init<std::vector<std::shared_ptr<Device>>, std::size_t, py::object, py::object, bool,
+                      std::string,
+                      std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>>>(),
+             py::arg("devices"), py::arg("depth"), py::arg("loop"), py::arg("on_completions"),
+             py::arg("failover"), py::arg("name"), py::arg("outputs"))
+        .def("start", &EngineCore::start)
+        .def("submit", &EngineCore::submit, py::arg("id"), py::arg("view"), py::arg("params"))
+        .def("drain", &EngineCore::drain)
+        .def("close", &EngineCore::close, py::arg("timeout"))
+        .def("stats", &EngineCore::stats)
+        .def("set_healthy", &EngineCore::set_healthy)
+        .def_property_readonly("capacity", &EngineCore::capacity);
+}
+
+}  // namespace sc

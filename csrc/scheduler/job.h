@@ -1,0 +1,32 @@
+#pragma once
+#include <pybind11/pybind11.h>
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+
+#include "preprocess/frame.h"
+
+namespace sc {
+
+using Clock = std::chrono::steady_clock;
+
+// One frame on its way through a device. Workers move it by pointer only; it is created
+// and destroyed with the GIL held because `keeper` owns the frame's Python buffers.
+struct Job {
+    uint64_t id = 0;
+    pybind11::object keeper;
+    Frame frame;
+    PreprocessParams params;
+    Clock::time_point submitted;
+
+    int device = -1;
+    int attempts = 0;
+    Geometry geometry;
+    std::shared_ptr<uint8_t> outputs;
+    int64_t queue_ns = 0, preprocess_ns = 0, invoke_ns = 0, total_ns = 0;
+    std::exception_ptr error;
+};
+
+}  // namespace sc

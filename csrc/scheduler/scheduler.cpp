@@ -1,0 +1,240 @@
+#include "scheduler/scheduler.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/errors.h"
+#include "preprocess/preprocess.h"
+
+namespace sc {
+namespace {
+
+int64_t elapsed_ns(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t depth_per_device,
+                     std::function<void()> wake, bool failover, std::string name)
+    : depth_(std::max<std::size_t>(1, depth_per_device)),
+      wake_(std::move(wake)),
+      failover_(failover),
+      name_(std::move(name)) {
+    if (devices.empty()) throw DeviceError("an engine needs at least one device");
+    std::size_t block_bytes = 0;
+    for (auto& d : devices) {
+        block_bytes = std::max(block_bytes, d->output_bytes());
+        auto lane = std::make_unique<Lane>();
+        lane->device = std::move(d);
+        lanes_.push_back(std::move(lane));
+    }
+    // Idle blocks cover everything that can be in flight, so steady state never allocates.
+    pool_ = OutputPool::create(block_bytes, 2 * capacity() + 8);
+}
+
+Scheduler::~Scheduler() {
+    {
+        pybind11::gil_scoped_release release;
+        close(5.0);
+    }
+    completed_.clear();
+}
+
+void Scheduler::start() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (started_ || closing_) return;
+    started_ = true;
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+        ++running_workers_;
+        lanes_[i]->thread = std::thread([this, i] { worker(i); });
+    }
+}
+
+std::size_t Scheduler::choose_lane_locked(int exclude) {
+    const std::size_t n = lanes_.size();
+    for (std::size_t k = 0; k < n; ++k) {
+        std::size_t i = (next_lane_ + k) % n;
+        const Lane& lane = *lanes_[i];
+        if (lane.healthy && static_cast<int>(i) != exclude && lane.inflight < depth_) {
+            next_lane_ = i + 1;
+            return i;
+        }
+    }
+    // Every lane is full: the caller's own bound keeps this rare; pick the least loaded.
+    std::size_t best = n;
+    for (std::size_t i = 0; i < n; ++i) {
+        const Lane& lane = *lanes_[i];
+        if (!lane.healthy || static_cast<int>(i) == exclude) continue;
+        if (best == n || lane.inflight < lanes_[best]->inflight) best = i;
+    }
+    return best;
+}
+
+void Scheduler::enqueue_locked(std::size_t index, std::unique_ptr<Job> job) {
+    Lane& lane = *lanes_[index];
+    job->device = static_cast<int>(index);
+    ++lane.inflight;
+    lane.queue.push_back(std::move(job));
+    lane.cv.notify_one();
+}
+
+void Scheduler::submit(std::unique_ptr<Job> job) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closing_) throw EngineClosedError("the engine is closed; create a new Engine");
+    if (!started_) throw EngineClosedError("the engine is not started; use `async with Engine(...)`");
+    std::size_t index = choose_lane_locked(-1);
+    if (index == lanes_.size()) {
+        throw DeviceError("no healthy device is left to run on; check the devices with "
+                          "`python -m streamcore devices`");
+    }
+    enqueue_locked(index, std::move(job));
+}
+
+void Scheduler::worker(std::size_t index) {
+    Lane& lane = *lanes_[index];
+    std::string thread_name = "sc-" + lane.device->name();
+    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+    for (;;) {
+        std::unique_ptr<Job> job;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            lane.cv.wait(lock, [&] { return closing_ || !lane.queue.empty(); });
+            if (closing_) break;
+            job = std::move(lane.queue.front());
+            lane.queue.pop_front();
+        }
+        run(*lane.device, *job);
+        bool retry = false;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            --lane.inflight;
+            if (job->error && failover_ && !closing_) {
+                lane.healthy = false;
+                // The device's queued frames go elsewhere too: nothing waits on a dead device.
+                std::deque<std::unique_ptr<Job>> stranded;
+                stranded.swap(lane.queue);
+                lane.inflight -= stranded.size();
+                stranded.push_front(std::move(job));
+                while (!stranded.empty()) {
+                    std::unique_ptr<Job> j = std::move(stranded.front());
+                    stranded.pop_front();
+                    std::size_t other = choose_lane_locked(static_cast<int>(index));
+                    if (other == lanes_.size()) {
+                        if (!j->error) {
+                            j->error = std::make_exception_ptr(DeviceError(
+                                "device " + lane.device->name() +
+                                " failed and no healthy device is left to retry on"));
+                        }
+                        complete(std::move(j));
+                        continue;
+                    }
+                    ++lane.retried;
+                    ++j->attempts;
+                    j->error = nullptr;
+                    j->outputs.reset();
+                    enqueue_locked(other, std::move(j));
+                }
+                retry = true;
+            }
+        }
+        if (!retry) complete(std::move(job));
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    --running_workers_;
+    exited_cv_.notify_all();
+}
+
+void Scheduler::run(Device& device, Job& job) {
+    Clock::time_point start = Clock::now();
+    job.queue_ns = elapsed_ns(job.submitted, start);
+    try {
+        job.geometry = preprocess(job.frame, device.input(), job.params);
+        Clock::time_point preprocessed = Clock::now();
+        device.invoke();
+        Clock::time_point invoked = Clock::now();
+        job.outputs = pool_->acquire();
+        for (const OutputSlot& slot : device.outputs()) {
+            std::memcpy(job.outputs.get() + slot.offset, slot.data, slot.bytes);
+        }
+        job.preprocess_ns = elapsed_ns(start, preprocessed);
+        job.invoke_ns = elapsed_ns(preprocessed, invoked);
+        device.frames.fetch_add(1, std::memory_order_relaxed);
+    } catch (...) {
+        job.error = std::current_exception();
+        device.errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    Clock::time_point end = Clock::now();
+    device.busy_ns.fetch_add(static_cast<uint64_t>(elapsed_ns(start, end)), std::memory_order_relaxed);
+    job.total_ns = elapsed_ns(job.submitted, end);
+}
+
+void Scheduler::complete(std::unique_ptr<Job> job) {
+    bool wake = false;
+    {
+        std::lock_guard<std::mutex> lock(completed_mutex_);
+        completed_.push_back(std::move(job));
+        if (!drain_scheduled_) {
+            drain_scheduled_ = true;
+            wake = true;
+        }
+    }
+    if (wake && wake_) wake_();
+}
+
+std::vector<std::unique_ptr<Job>> Scheduler::take_completed() {
+    std::vector<std::unique_ptr<Job>> out;
+    std::lock_guard<std::mutex> lock(completed_mutex_);
+    out.swap(completed_);
+    drain_scheduled_ = false;
+    return out;
+}
+
+bool Scheduler::close(double timeout_seconds) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!closing_) {
+        closing_ = true;
+        for (auto& lane : lanes_) {
+            while (!lane->queue.empty()) {
+                std::unique_ptr<Job> job = std::move(lane->queue.front());
+                lane->queue.pop_front();
+                --lane->inflight;
+                job->error = std::make_exception_ptr(
+                    EngineClosedError("the engine was closed before this frame ran"));
+                std::lock_guard<std::mutex> clock(completed_mutex_);
+                completed_.push_back(std::move(job));
+            }
+            lane->cv.notify_all();
+        }
+    }
+    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(timeout_seconds));
+    if (!exited_cv_.wait_until(lock, deadline, [this] { return running_workers_ == 0; })) {
+        return false;
+    }
+    lock.unlock();
+    for (auto& lane : lanes_) {
+        if (lane->thread.joinable()) lane->thread.join();
+    }
+    return true;
+}
+
+std::vector<DeviceStats> Scheduler::stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<DeviceStats> out;
+    for (auto& lane : lanes_) {
+        const Device& d = *lane->device;
+        out.push_back({d.name(), lane->healthy, lane->inflight, d.frames.load(), d.errors.load(),
+                       d.busy_ns.load(), lane->retried});
+    }
+    return out;
+}
+
+void Scheduler::set_healthy(std::size_t device, bool healthy) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lanes_.at(device)->healthy = healthy;
+}
+
+}  // namespace sc

@@ -1,0 +1,86 @@
+// Round-robin dispatch of jobs to device worker threads, with a bounded number in
+// flight per device, and a completion queue drained by the event loop.
+#pragma once
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "scheduler/device.h"
+#include "scheduler/job.h"
+#include "scheduler/output_pool.h"
+
+namespace sc {
+
+struct DeviceStats {
+    std::string name;
+    bool healthy;
+    std::size_t inflight;
+    uint64_t frames, errors, busy_ns, retried;
+};
+
+class Scheduler {
+public:
+    // `wake` is called from worker threads (no GIL) when completions are waiting.
+    // With `failover`, a job whose device fails is retried on another healthy device and the
+    // failing device is taken out of rotation until restore_device().
+    Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t depth_per_device,
+              std::function<void()> wake, bool failover, std::string name);
+    ~Scheduler();  // GIL held: destroys jobs and devices
+
+    void start();  // idempotent
+    // Throws EngineClosedError after close(), DeviceError when no device is healthy.
+    void submit(std::unique_ptr<Job> job);
+    std::vector<std::unique_ptr<Job>> take_completed();
+    // Stops the workers; jobs not started complete with EngineClosedError. Returns false if
+    // a worker is still inside an invoke when the timeout passes. Call without the GIL.
+    bool close(double timeout_seconds);
+
+    std::size_t capacity() const { return depth_ * lanes_.size(); }
+    std::size_t num_devices() const { return lanes_.size(); }
+    std::vector<DeviceStats> stats();
+    void set_healthy(std::size_t device, bool healthy);
+    const Device& device(std::size_t i) const { return *lanes_.at(i)->device; }
+
+private:
+    struct Lane {
+        std::shared_ptr<Device> device;
+        std::deque<std::unique_ptr<Job>> queue;
+        std::condition_variable cv;
+        std::size_t inflight = 0;
+        bool healthy = true;
+        uint64_t retried = 0;
+        std::thread thread;
+    };
+
+    void worker(std::size_t index);
+    void run(Device& device, Job& job);
+    // Returns the lane index chosen; caller holds mutex_.
+    std::size_t choose_lane_locked(int exclude);
+    void enqueue_locked(std::size_t lane, std::unique_ptr<Job> job);
+    void complete(std::unique_ptr<Job> job);
+
+    std::vector<std::unique_ptr<Lane>> lanes_;
+    std::size_t depth_;
+    std::function<void()> wake_;
+    bool failover_;
+    std::string name_;
+    std::shared_ptr<OutputPool> pool_;
+
+    std::mutex mutex_;
+    std::condition_variable exited_cv_;
+    std::size_t next_lane_ = 0;
+    std::size_t running_workers_ = 0;
+    bool started_ = false;
+    bool closing_ = false;
+
+    std::mutex completed_mutex_;
+    std::vector<std::unique_ptr<Job>> completed_;
+    bool drain_scheduled_ = false;
+};
+
+}  // namespace sc
