@@ -1,1 +1,59 @@
-"""streamcore: asyncio video inference on TensorFlow Lite, Edge TPUs and CPUs."""
+"""streamcore: asyncio video inference on TensorFlow Lite, Coral Edge TPUs and CPUs.
+
+The hot path (frame conversion, resize, quantization, invoke) runs in native threads
+without the GIL; results come back to asyncio as numpy views over native memory.
+"""
+
+from .adapters import Classify, Detect, get_classes, get_objects, read_labels
+from .devices import DeviceRequest, parse_devices
+from .engine import Engine
+from .errors import (
+    DeviceError,
+    DeviceNotFoundError,
+    EdgeTpuUnavailableError,
+    EngineClosedError,
+    InferenceError,
+    InputError,
+    ModelError,
+    RoiError,
+    SourceError,
+    StreamcoreError,
+)
+from .frames import to_frame_view
+from .geometry import Geometry
+from .model import Model
+from .results import BBox, Class, Object, Result, Timings
+from .tensors import TensorInfo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BBox",
+    "Class",
+    "Classify",
+    "Detect",
+    "DeviceError",
+    "DeviceNotFoundError",
+    "DeviceRequest",
+    "EdgeTpuUnavailableError",
+    "Engine",
+    "EngineClosedError",
+    "Geometry",
+    "InferenceError",
+    "InputError",
+    "Model",
+    "ModelError",
+    "Object",
+    "Result",
+    "RoiError",
+    "SourceError",
+    "StreamcoreError",
+    "TensorInfo",
+    "Timings",
+    "get_classes",
+    "get_objects",
+    "parse_devices",
+    "read_labels",
+    "to_frame_view",
+    "__version__",
+]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .geometry import Geometry
 from .tensors import TensorInfo
@@ -69,14 +70,14 @@ class Result:
     """One inference. ``outputs`` are numpy views over native memory that stays valid as
     long as any of them is referenced."""
 
-    outputs: List[np.ndarray]
+    outputs: List[NDArray[Any]]
     output_details: Sequence[TensorInfo]
     geometry: Geometry
     timings: Timings
     device: str
     value: Any = field(default=None)  # what the engine's adapter made of the outputs
 
-    def output(self, name_or_index: "int | str") -> np.ndarray:
+    def output(self, name_or_index: "int | str") -> NDArray[Any]:
         if isinstance(name_or_index, int):
             return self.outputs[name_or_index]
         for info, array in zip(self.output_details, self.outputs):
@@ -85,6 +86,6 @@ class Result:
         raise KeyError(f"no output named {name_or_index!r}; outputs are "
                        f"{[i.name for i in self.output_details]}")
 
-    def dequantized(self, index: int = 0) -> np.ndarray:
+    def dequantized(self, index: int = 0) -> NDArray[Any]:
         """The output as float32 real values (a new array)."""
         return self.output_details[index].dequantize(self.outputs[index])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Any, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["TensorInfo"]
 
@@ -23,7 +24,7 @@ class TensorInfo:
     def quantized(self) -> bool:
         return self.scale != 0.0
 
-    def dequantize(self, array: np.ndarray) -> np.ndarray:
+    def dequantize(self, array: NDArray[Any]) -> NDArray[Any]:
         if not self.quantized:
             return np.asarray(array, dtype=np.float32)
         return (array.astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)
