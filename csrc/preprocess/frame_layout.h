@@ -1,0 +1,30 @@
+// What each pixel format's planes must hold, so frames can be checked before any read.
+#pragma once
+#include <string>
+
+#include "preprocess/frame.h"
+
+namespace sc {
+
+struct PlaneShape {
+    int rows = 0;
+    int width_bytes = 0;
+};
+
+int plane_count(PixelFormat format);
+
+// The smallest plane `index` of a width x height frame in `format`.
+PlaneShape required_plane_shape(PixelFormat format, int width, int height, int index);
+
+// Bytes per pixel for packed formats (1 for gray and the planar luma).
+int bytes_per_pixel(PixelFormat format);
+
+bool is_yuv(PixelFormat format);
+
+// Canonical names: yuv420p, nv12, nv21, rgb24, bgr24, rgba, bgra, gray8.
+const char* format_name(PixelFormat format);
+
+// Throws InputError if any plane is missing, too small, or null.
+void check_frame(const Frame& frame);
+
+}  // namespace sc

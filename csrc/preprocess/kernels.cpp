@@ -1,0 +1,101 @@
+#include "preprocess/kernels.h"
+
+#include <algorithm>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SC_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SC_SIMD_CLONES
+#endif
+
+namespace sc {
+
+SC_SIMD_CLONES
+void blend_rows(const uint8_t* const* rows, const float* weights, int k, int n, float* out) {
+    if (k == 1) {
+        const uint8_t* a = rows[0];
+        const float wa = weights[0];
+        for (int i = 0; i < n; ++i) out[i] = wa * a[i];
+        return;
+    }
+    const uint8_t* a = rows[0];
+    const uint8_t* b = rows[1];
+    const float wa = weights[0], wb = weights[1];
+    for (int i = 0; i < n; ++i) out[i] = wa * a[i] + wb * b[i];
+    for (int r = 2; r < k; ++r) {
+        const float w = weights[r];
+        if (w == 0.0f) continue;
+        const uint8_t* c = rows[r];
+        for (int i = 0; i < n; ++i) out[i] += w * c[i];
+    }
+}
+
+SC_SIMD_CLONES
+void gather_taps(const float* src, int step, const int* start, const float* weights, int width, int n,
+                 float* out) {
+    if (width == 2) {
+        for (int x = 0; x < n; ++x) {
+            const float* p = src + start[x] * step;
+            out[x] = weights[2 * x] * p[0] + weights[2 * x + 1] * p[step];
+        }
+        return;
+    }
+    for (int x = 0; x < n; ++x) {
+        const float* p = src + start[x] * step;
+        const float* w = weights + size_t(x) * width;
+        float sum = 0;
+        for (int j = 0; j < width; ++j) sum += w[j] * p[j * step];
+        out[x] = sum;
+    }
+}
+
+namespace {
+
+// Callers clamp v into the type's range first, so truncating v + 0.5 rounds half up.
+inline uint8_t to_u8(float v) { return uint8_t(int(v + 0.5f)); }
+inline int8_t to_i8(float v) { return int8_t(int(v + 128.5f) - 128); }
+inline float to_f32(float v) { return v; }
+
+template <typename T, int C, T (*Store)(float)>
+inline __attribute__((always_inline)) void convert(const float* in0, const float* in1, const float* in2,
+                                                   int n, const ChannelMap& map, T* out) {
+    for (int x = 0; x < n; ++x) {
+        const float a = in0[x], b = in1[x], c = in2[x];
+        for (int ch = 0; ch < C; ++ch) {
+            float v = map.m[ch][0] * a + map.m[ch][1] * b + map.m[ch][2] * c + map.offset[ch];
+            v = std::min(std::max(v, map.lo[ch]), map.hi[ch]);
+            out[x * C + ch] = Store(v);
+        }
+    }
+}
+
+}  // namespace
+
+SC_SIMD_CLONES
+void convert_u8(const float* in0, const float* in1, const float* in2, int n, int channels,
+                const ChannelMap& map, uint8_t* out) {
+    if (channels == 3)
+        convert<uint8_t, 3, to_u8>(in0, in1, in2, n, map, out);
+    else
+        convert<uint8_t, 1, to_u8>(in0, in1, in2, n, map, out);
+}
+
+SC_SIMD_CLONES
+void convert_i8(const float* in0, const float* in1, const float* in2, int n, int channels,
+                const ChannelMap& map, int8_t* out) {
+    if (channels == 3)
+        convert<int8_t, 3, to_i8>(in0, in1, in2, n, map, out);
+    else
+        convert<int8_t, 1, to_i8>(in0, in1, in2, n, map, out);
+}
+
+SC_SIMD_CLONES
+void convert_f32(const float* in0, const float* in1, const float* in2, int n, int channels,
+                 const ChannelMap& map, float* out) {
+    if (channels == 3)
+        convert<float, 3, to_f32>(in0, in1, in2, n, map, out);
+    else
+        convert<float, 1, to_f32>(in0, in1, in2, n, map, out);
+}
+
+}  // namespace sc
