@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import flatbuffers
 import numpy as np
+from numpy.typing import NDArray
 import tflite
 
 from ..errors import ModelError
@@ -93,7 +94,7 @@ class GraphBuilder:
         return self._add_tensor(name, shape, dtype, 0, quantization)
 
     def constant(
-        self, name: str, data: np.ndarray, quantization: Optional[Quantization] = None
+        self, name: str, data: NDArray[Any], quantization: Optional[Quantization] = None
     ) -> int:
         """Add a tensor whose value is stored in the model; its dtype and shape come from `data`."""
         dtype = str(data.dtype)

@@ -43,7 +43,7 @@ _LOGITS_STD = 3.0
 # Images scaled to [-1, 1] have roughly this variance.
 _INPUT_VARIANCE = 0.25
 # How much of a channel's spatial variance survives the 7x7 global average (features are spatially correlated).
-_POOLED_VARIANCE_FRACTION = 0.1
+_POOLED_VARIANCE_FRACTION = 0.05
 
 
 class _MobileNetV2:

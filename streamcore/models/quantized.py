@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Tuple
+from typing import Any, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .builder import Quantization
 
@@ -45,19 +46,19 @@ class Activation:
 
 def random_uint8_weights(
     rng: np.random.Generator, shape: Tuple[int, ...], real_std: float
-) -> Tuple[np.ndarray, Quantization]:
+) -> Tuple[NDArray[Any], Quantization]:
     """Uniform uint8 weights around zero point 128 whose real values have standard deviation `real_std`."""
     data = rng.integers(0, 256, size=shape, dtype=np.uint8)
     return data, Quantization.per_tensor(real_std / _UNIFORM_UINT8_STD, UINT8_WEIGHT_ZERO_POINT)
 
 
 def centering_bias(
-    weights: np.ndarray,
+    weights: NDArray[Any],
     weight_quant: Quantization,
     input_quant: Quantization,
     input_mean: float,
     reduce_axes: Tuple[int, ...],
-) -> Tuple[np.ndarray, Quantization]:
+) -> Tuple[NDArray[Any], Quantization]:
     """int32 bias that cancels `input_mean` times each output channel's weight sum (like a folded batch norm)."""
     weight_scale = weight_quant.scale[0]
     sums = (weights.astype(np.int64) - weight_quant.zero_point[0]).sum(axis=reduce_axes)
