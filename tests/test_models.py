@@ -291,7 +291,7 @@ def test_cached_path_builds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     first = cached_path("tiny-seed0", build)
     second = cached_path("tiny-seed0", build)
     assert first == second and len(calls) == 1
-    assert first.is_relative_to(tmp_path / "cache") and first.read_bytes() == tiny_classifier()
+    assert (tmp_path / "cache") in first.parents and first.read_bytes() == tiny_classifier()
     _interpreter(first.read_bytes())
     with pytest.raises(ModelError):
         cached_path("../escape", build)
