@@ -41,7 +41,9 @@ class Engine:
     ``frame`` is a PyAV VideoFrame or a numpy image (HxWx3 RGB, HxW gray, ...). Frames are
     preprocessed (colour conversion, resize, quantization) and run on the next device with
     room, round-robin. At most ``queue_depth`` frames wait per device; further ``infer``
-    calls wait for room (backpressure).
+    calls wait for room (backpressure). Worker threads run ``worker_nice`` steps below the
+    caller's priority so that the event loop stays responsive while they saturate the CPU
+    (0 keeps them equal).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class Engine:
         pad_value: int = 0,
         bgr: bool = False,
         queue_depth: int = 2,
+        worker_nice: int = 5,
         name: str = "engine",
     ) -> None:
         if fit not in FITS:
@@ -76,6 +79,7 @@ class Engine:
             fit=fit, filter=filter, mean=mean, std=std, pad_value=pad_value, bgr=bgr
         )
         self._queue_depth = queue_depth
+        self._worker_nice = worker_nice
         self._core: Any = None
         self._devices: List[BuiltDevice] = []
         self._pending: Dict[int, "asyncio.Future[Result]"] = {}
@@ -152,6 +156,7 @@ class Engine:
             failover=False,
             name=self.name,
             outputs=[(dtype, shape, offset) for dtype, shape, offset, _ in layout],
+            worker_nice=self._worker_nice,
         )
         native.start()
         self._loop = loop

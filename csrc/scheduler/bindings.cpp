@@ -36,7 +36,8 @@ class EngineCore {
 public:
     EngineCore(std::vector<std::shared_ptr<Device>> devices, std::size_t depth, py::object loop,
                py::object on_completions, bool failover, std::string name,
-               std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>> outputs)
+               std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>> outputs,
+               int worker_nice)
         : input_(devices.at(0)->input()) {
         for (auto& [dtype, shape, offset] : outputs) {
             outputs_.push_back({py::dtype(dtype), shape, offset});
@@ -49,7 +50,7 @@ public:
             [weak] {
                 if (auto n = weak.lock()) n->request();
             },
-            failover, std::move(name));
+            failover, std::move(name), worker_nice);
     }
 
     ~EngineCore() {
@@ -191,9 +192,9 @@ void bind_engine(py::module_& m) {
     py::class_<EngineCore>(m, "EngineCore")
         .def(py::init<std::vector<std::shared_ptr<Device>>, std::size_t, py::object, py::object, bool,
                       std::string,
-                      std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>>>(),
+                      std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>>, int>(),
              py::arg("devices"), py::arg("depth"), py::arg("loop"), py::arg("on_completions"),
-             py::arg("failover"), py::arg("name"), py::arg("outputs"))
+             py::arg("failover"), py::arg("name"), py::arg("outputs"), py::arg("worker_nice") = 5)
         .def("start", &EngineCore::start)
         .def("submit", &EngineCore::submit, py::arg("id"), py::arg("view"), py::arg("params"))
         .def("drain", &EngineCore::drain)

@@ -27,9 +27,10 @@ class Scheduler {
 public:
     // `wake` is called from worker threads (no GIL) when completions are waiting.
     // With `failover`, a job whose device fails is retried on another healthy device and the
-    // failing device is taken out of rotation until restore_device().
+    // failing device is taken out of rotation until set_healthy(). Workers run `worker_nice`
+    // steps below the caller's priority.
     Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t depth_per_device,
-              std::function<void()> wake, bool failover, std::string name);
+              std::function<void()> wake, bool failover, std::string name, int worker_nice);
     ~Scheduler();  // GIL held: destroys jobs and devices
 
     void start();  // idempotent
@@ -66,6 +67,7 @@ private:
 
     std::vector<std::unique_ptr<Lane>> lanes_;
     std::size_t depth_;
+    int worker_nice_;
     std::function<void()> wake_;
     bool failover_;
     std::string name_;
