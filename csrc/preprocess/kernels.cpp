@@ -15,18 +15,18 @@ void blend_rows(const uint8_t* const* rows, const float* weights, int k, int n, 
     if (k == 1) {
         const uint8_t* a = rows[0];
         const float wa = weights[0];
-        for (int i = 0; i < n; ++i) out[i] = wa * a[i];
+        for (size_t i = 0; i < size_t(n); ++i) out[i] = wa * a[i];
         return;
     }
     const uint8_t* a = rows[0];
     const uint8_t* b = rows[1];
     const float wa = weights[0], wb = weights[1];
-    for (int i = 0; i < n; ++i) out[i] = wa * a[i] + wb * b[i];
+    for (size_t i = 0; i < size_t(n); ++i) out[i] = wa * a[i] + wb * b[i];
     for (int r = 2; r < k; ++r) {
         const float w = weights[r];
         if (w == 0.0f) continue;
         const uint8_t* c = rows[r];
-        for (int i = 0; i < n; ++i) out[i] += w * c[i];
+        for (size_t i = 0; i < size_t(n); ++i) out[i] += w * c[i];
     }
 }
 
@@ -56,14 +56,17 @@ inline uint8_t to_u8(float v) { return uint8_t(int(v + 0.5f)); }
 inline int8_t to_i8(float v) { return int8_t(int(v + 128.5f) - 128); }
 inline float to_f32(float v) { return v; }
 
+// size_t indices: Python builds extensions with -fwrapv, which defeats vectorizing int indices.
 template <typename T, int C, T (*Store)(float)>
 inline __attribute__((always_inline)) void convert(const float* in0, const float* in1, const float* in2,
                                                    int n, const ChannelMap& map, T* out) {
-    for (int x = 0; x < n; ++x) {
+    const ChannelMap m = map;  // a local copy: stores through T* may not alias it
+    const size_t count = size_t(n);
+    for (size_t x = 0; x < count; ++x) {
         const float a = in0[x], b = in1[x], c = in2[x];
-        for (int ch = 0; ch < C; ++ch) {
-            float v = map.m[ch][0] * a + map.m[ch][1] * b + map.m[ch][2] * c + map.offset[ch];
-            v = std::min(std::max(v, map.lo[ch]), map.hi[ch]);
+        for (size_t ch = 0; ch < size_t(C); ++ch) {
+            float v = m.m[ch][0] * a + m.m[ch][1] * b + m.m[ch][2] * c + m.offset[ch];
+            v = std::min(std::max(v, m.lo[ch]), m.hi[ch]);
             out[x * C + ch] = Store(v);
         }
     }

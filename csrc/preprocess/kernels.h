@@ -28,3 +28,13 @@ void convert_f32(const float* in0, const float* in1, const float* in2, int n, in
                  const ChannelMap& map, float* out);
 
 }  // namespace sc
+
+namespace sc {
+
+// Bilinear in both axes straight from two source rows:
+// out[x] = wy0 * (w0[x] * row0[offsets[x]] + w1[x] * row0[offsets[x] + step]) + wy1 * (same on row1).
+// For x < vector_n the kernel may read 4 bytes from offsets[x] (callers keep that inside the rows).
+void bilinear_samples(const uint8_t* row0, const uint8_t* row1, float wy0, float wy1, const int32_t* offsets,
+                      const float* w0, const float* w1, int step, int n, int vector_n, float* out);
+
+}  // namespace sc

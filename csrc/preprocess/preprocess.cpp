@@ -36,6 +36,9 @@ struct Scratch {
     std::vector<float> blended[3];
     std::vector<float> samples[3];
     std::vector<const uint8_t*> rows;
+    // Bilinear fast path: byte offset and the two weights of each output column.
+    std::vector<int32_t> offsets[2];
+    std::vector<float> w0[2], w1[2];
 };
 
 thread_local Scratch scratch;
@@ -107,6 +110,27 @@ void convert_row(const float* const* in, int n, int channels, const ChannelMap& 
     }
 }
 
+bool two_taps(const Taps& t) { return t.width == 2; }
+
+void split_bilinear(const Taps& t, int step, std::vector<int32_t>& offsets, std::vector<float>& w0,
+                    std::vector<float>& w1) {
+    offsets.resize(size_t(t.count));
+    w0.resize(size_t(t.count));
+    w1.resize(size_t(t.count));
+    for (int x = 0; x < t.count; ++x) {
+        offsets[x] = int32_t(t.start[x]) * step;
+        w0[x] = t.weights[2 * size_t(x)];
+        w1[x] = t.weights[2 * size_t(x) + 1];
+    }
+}
+
+// Columns (a prefix: offsets grow) whose 4-byte load from offset + channel stays inside the row.
+int vector_columns(const std::vector<int32_t>& offsets, int channel_offset, int width_bytes) {
+    int n = int(offsets.size());
+    while (n > 0 && offsets[size_t(n) - 1] + channel_offset + 4 > width_bytes) --n;
+    return n;
+}
+
 // Makes window starts relative to the first sample in use, so gathers index the blended row.
 void rebase(Taps& taps) {
     for (int& s : taps.start) s -= taps.lowest;
@@ -128,13 +152,25 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
     const int roi_x1 = plan.roi_x + plan.roi_w - 1, roi_y1 = plan.roi_y + plan.roi_h - 1;
     build_taps(s.x_luma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x, roi_x1, false);
     build_taps(s.y_luma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y, roi_y1, false);
-    rebase(s.x_luma);
     const bool any_chroma = planes[1].used;
     if (any_chroma) {
         build_taps(s.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> 1, roi_x1 >> 1, true);
         build_taps(s.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> 1, roi_y1 >> 1, true);
-        rebase(s.x_chroma);
     }
+    const bool fast = two_taps(s.x_luma) && two_taps(s.y_luma) &&
+                      (!any_chroma || (two_taps(s.x_chroma) && two_taps(s.y_chroma)));
+    if (fast) {
+        split_bilinear(s.x_luma, planes[0].step, s.offsets[0], s.w0[0], s.w1[0]);
+        if (any_chroma) split_bilinear(s.x_chroma, planes[1].step, s.offsets[1], s.w0[1], s.w1[1]);
+    }
+    rebase(s.x_luma);
+    if (any_chroma) rebase(s.x_chroma);
+    int vector_n[3] = {0, 0, 0};
+    if (fast)
+        for (int c = 0; c < n_in; ++c) {
+            const int p = channels[c].plane, axis = planes[p].chroma ? 1 : 0;
+            vector_n[c] = vector_columns(s.offsets[axis], channels[c].offset, frame.planes[p].width_bytes);
+        }
     for (int p = 0; p < 3; ++p) {
         if (!planes[p].used) continue;
         const Taps& x = planes[p].chroma ? s.x_chroma : s.x_luma;
@@ -156,7 +192,18 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
             fill_pad(row, out.dtype, row_elems, map.pad);
             continue;
         }
-        for (int p = 0; p < 3; ++p) {
+        if (fast) {
+            for (int c = 0; c < n_in; ++c) {
+                const int p = channels[c].plane, axis = planes[p].chroma ? 1 : 0;
+                const Taps& v = planes[p].chroma ? s.y_chroma : s.y_luma;
+                const Plane& plane = frame.planes[p];
+                const uint8_t* r0 = plane.data + std::ptrdiff_t(v.start[i]) * plane.stride + channels[c].offset;
+                bilinear_samples(r0, r0 + plane.stride, v.weights[2 * size_t(i)], v.weights[2 * size_t(i) + 1],
+                                 s.offsets[axis].data(), s.w0[axis].data(), s.w1[axis].data(), planes[p].step,
+                                 plan.dst_w, vector_n[c], s.samples[c].data());
+            }
+        }
+        for (int p = 0; p < 3 && !fast; ++p) {
             if (!planes[p].used) continue;
             const Taps& x = planes[p].chroma ? s.x_chroma : s.x_luma;
             const Taps& v = planes[p].chroma ? s.y_chroma : s.y_luma;
@@ -167,7 +214,7 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
             blend_rows(s.rows.data(), &v.weights[size_t(i) * v.width], v.width, int(s.blended[p].size()),
                        s.blended[p].data());
         }
-        for (int c = 0; c < n_in; ++c) {
+        for (int c = 0; c < n_in && !fast; ++c) {
             const PlaneUse& use = planes[channels[c].plane];
             const Taps& x = use.chroma ? s.x_chroma : s.x_luma;
             gather_taps(s.blended[channels[c].plane].data() + channels[c].offset, use.step, x.start.data(),

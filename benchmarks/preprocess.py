@@ -1,0 +1,86 @@
+"""Fused preprocess vs PyAV reformat vs OpenCV cvtColor+resize, single-threaded, side by side.
+
+Usage: python benchmarks/preprocess.py [--repeat N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any, Callable, Dict, List
+
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from streamcore import _core  # noqa: E402
+from streamcore.frames import to_frame_view  # noqa: E402
+
+
+def median_ms(fn: Callable[[], Any], repeat: int) -> float:
+    for _ in range(3):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def make_frame(width: int, height: int) -> Any:
+    yy, xx = np.mgrid[0:height, 0:width]
+    noise = np.random.default_rng(0).integers(0, 64, (height, width, 3))
+    rgb = np.stack([xx % 256, yy % 256, (xx + yy) % 256], axis=-1) // 2 + noise
+    return av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24").reformat(format="yuv420p")
+
+
+def bench(repeat: int) -> List[Dict[str, Any]]:
+    cv2.setNumThreads(1)
+    rows = []
+    for width, height in [(1920, 1080), (1280, 720)]:
+        frame = make_frame(width, height)
+        i420 = np.concatenate([np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].reshape(-1)
+                               for p in frame.planes]).reshape(height * 3 // 2, width)
+        for size in (224, 300):
+            out = np.empty((size, size, 3), np.uint8)
+            bilinear, area = _core.PreprocessParams(), _core.PreprocessParams(filter="area")
+            row: Dict[str, Any] = {"frame": f"{width}x{height}", "tensor": f"{size}x{size}"}
+            row["fused_bilinear"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, bilinear, 1 / 128, 128), repeat)
+            row["fused_area"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, area, 1 / 128, 128), repeat)
+            row["pyav"] = median_ms(lambda: frame.reformat(size, size, format="rgb24", threads=1), repeat)
+            row["pyav_bilinear"] = median_ms(
+                lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR", threads=1), repeat)
+            row["opencv"] = median_ms(lambda: cv2.resize(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (size, size),
+                                                         interpolation=cv2.INTER_LINEAR), repeat)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=200, help="timed repetitions per case (median reported)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+    rows = bench(args.repeat)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'case':<22}{'fused':>8}{'area':>8}{'pyav':>8}{'pyav-bl':>9}{'opencv':>8}"
+          f"{'x pyav':>8}{'x pyav-bl':>10}{'x opencv':>9}")
+    for r in rows:
+        f = r["fused_bilinear"]
+        print(f"{r['frame'] + ' -> ' + r['tensor']:<22}{f:8.3f}{r['fused_area']:8.3f}{r['pyav']:8.3f}"
+              f"{r['pyav_bilinear']:9.3f}{r['opencv']:8.3f}{r['pyav'] / f:8.1f}{r['pyav_bilinear'] / f:10.1f}"
+              f"{r['opencv'] / f:9.1f}")
+    print("times in ms (median); x = speed-up of the fused bilinear kernel")
+
+
+if __name__ == "__main__":
+    main()
