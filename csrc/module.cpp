@@ -1,6 +1,7 @@
 #include <pybind11/pybind11.h>
 
 #include "common/error_translation.h"
+#include "edgetpu/bindings.h"
 #include "preprocess/bindings.h"
 #include "scheduler/bindings.h"
 
@@ -9,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
     sc::register_error_translation();
     sc::bind_preprocess(m);
     sc::bind_engine(m);
+    sc::bind_edgetpu(m);
 }
