@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, List
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from tflite_runtime.interpreter import InterpreterWithCustomOps, OpResolverType
 
@@ -78,18 +79,18 @@ def bound_interpreter(runtime: _core.EdgeTpuRuntime, device: _core.EdgeTpuDevice
     return interpreter
 
 
-def run(interpreter: Any, image: np.ndarray) -> List[np.ndarray]:
+def run(interpreter: Any, image: npt.NDArray[np.uint8]) -> List[npt.NDArray[Any]]:
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
     interpreter.invoke()
     return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
 
 
-def random_input(interpreter: Any, seed: int) -> np.ndarray:
-    detail = interpreter.get_input_details()[0]
-    return np.random.default_rng(seed).integers(0, 256, size=detail["shape"], dtype=np.uint8)
+def random_input(interpreter: Any, seed: int) -> npt.NDArray[np.uint8]:
+    shape = tuple(int(d) for d in interpreter.get_input_details()[0]["shape"])
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def byte_sum(array: np.ndarray) -> int:
+def byte_sum(array: npt.NDArray[Any]) -> int:
     return int(array.view(np.uint8).astype(np.uint64).sum())
 
 
@@ -213,8 +214,10 @@ def test_opening_twice_is_refused_until_closed(runtime: _core.EdgeTpuRuntime, op
     opened.append(device)
     with pytest.raises(DeviceError, match="already open"):
         runtime.open("reference", "sim:0")
+    assert runtime.opened_paths() == ["sim:0"]
     device.close()
     assert device.closed
+    assert runtime.opened_paths() == []
     with pytest.raises(DeviceError, match="closed"):
         device.is_ready()
     opened.append(runtime.open("reference", "sim:0"))
@@ -255,6 +258,13 @@ def test_bad_device_specs(runtime: _core.EdgeTpuRuntime, opened: List[Any]) -> N
         runtime.open("usb", "/sys/bus/usb/devices/2-1")
     with pytest.raises(DeviceNotFoundError, match="sim:9"):
         runtime.open("reference", "sim:9")
+
+
+def test_verbosity_range(runtime: _core.EdgeTpuRuntime) -> None:
+    runtime.set_verbosity(0)
+    runtime.set_verbosity(10)
+    with pytest.raises(DeviceError, match="0..10"):
+        runtime.set_verbosity(11)
 
 
 def test_simulator_controls_validate(runtime: _core.EdgeTpuRuntime) -> None:

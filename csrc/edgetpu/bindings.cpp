@@ -89,6 +89,9 @@ void bind_edgetpu(py::module_& m) {
                 return out;
             },
             "[(type, path)], type being \"usb\", \"pci\" or \"reference\" (simulated).")
+        .def("opened_paths", &EdgeTpuRuntime::opened_paths,
+             "Paths of the devices libedgetpu holds open (shared ownership).")
+        .def("set_verbosity", &EdgeTpuRuntime::set_verbosity, py::arg("verbosity"))
         .def(
             "open",
             [](EdgeTpuRuntime& rt, const std::string& type, const std::string& path,

@@ -117,6 +117,18 @@ std::vector<EdgeTpuRecord> EdgeTpuRuntime::enumerate() const {
     return records;
 }
 
+std::vector<std::string> EdgeTpuRuntime::opened_paths() const {
+    std::vector<std::string> paths;
+    for (const auto& context : manager_->GetOpenedDevices())
+        if (context) paths.push_back(context->GetDeviceEnumRecord().path);
+    return paths;
+}
+
+void EdgeTpuRuntime::set_verbosity(int verbosity) const {
+    if (verbosity < 0 || verbosity > 10 || manager_->SetVerbosity(verbosity) != kTfLiteOk)
+        throw DeviceError("Edge TPU log verbosity must be 0..10, not " + std::to_string(verbosity));
+}
+
 std::shared_ptr<OpenedEdgeTpu> EdgeTpuRuntime::open(const std::string& type, const std::string& path,
                                                     const std::map<std::string, std::string>& options) {
     edgetpu::DeviceType device_type;

@@ -60,6 +60,10 @@ public:
     bool simulated() const { return simulated_; }
     std::string version() const;
     std::vector<EdgeTpuRecord> enumerate() const;
+    // Paths of the devices libedgetpu holds open with shared ownership (GetOpenedDevices()).
+    std::vector<std::string> opened_paths() const;
+    // libedgetpu's log verbosity, 0..10.
+    void set_verbosity(int verbosity) const;
     // `path` must come from enumerate(): libedgetpu's OpenDevice without one hands back any open device.
     std::shared_ptr<OpenedEdgeTpu> open(const std::string& type, const std::string& path,
                                         const std::map<std::string, std::string>& options);
