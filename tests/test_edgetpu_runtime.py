@@ -420,3 +420,17 @@ def test_unplug_and_replug(runtime: _core.EdgeTpuRuntime, opened: List[Any]) -> 
     (out,) = run(interpreter, image)
     assert int(out.argmax()) == byte_sum(image) % 10
     assert runtime.sim_stats("sim:1") == (1, 1)
+
+
+def test_simulator_registration_is_tf25_sized_with_junk_after_it() -> None:
+    # What our safe copy guards against: reading libedgetpu's registration as a TF 2.14 one
+    # would take registration_external / async_kernel / inplace_operator from these bytes.
+    lib = ctypes.CDLL(sim_library_path())
+    register = getattr(lib, REGISTER_CUSTOM_OP)
+    register.restype = ctypes.c_void_p
+    address = register()
+    raw = ctypes.string_at(address, 88)
+    name = ctypes.c_char_p(int.from_bytes(raw[48:56], "little")).value
+    assert name == b"edgetpu-custom-op"
+    assert int.from_bytes(raw[56:60], "little") == 1  # version
+    assert raw[64:88] == b"\xa5" * 24

@@ -120,12 +120,21 @@ void free_op(TfLiteContext*, void*) {}
 
 namespace edgetpu {
 
-// The TF 2.5 layout, exactly as libedgetpu returns it.
+// The TF 2.5 layout, exactly as libedgetpu returns it. Non-zero bytes follow it, as other data
+// follows it in the real library, so a caller that reads it as a TF 2.14 registration gets a
+// junk registration_external and fails instead of passing by luck.
 TfLiteRegistrationV25* RegisterCustomOp() {
-    static TfLiteRegistrationV25 registration = {
-        sc_sim::init, sc_sim::free_op, sc_sim::prepare, sc_sim::invoke, nullptr, 0, kCustomOp, 1,
+    struct Storage {
+        TfLiteRegistrationV25 registration;
+        unsigned char trailing[32];
     };
-    return &registration;
+    static Storage storage = [] {
+        Storage s{};
+        s.registration = {sc_sim::init, sc_sim::free_op, sc_sim::prepare, sc_sim::invoke, nullptr, 0, kCustomOp, 1};
+        for (unsigned char& b : s.trailing) b = 0xA5;
+        return s;
+    }();
+    return &storage.registration;
 }
 
 }  // namespace edgetpu
