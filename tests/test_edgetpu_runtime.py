@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -241,6 +242,14 @@ def test_invalid_options_are_rejected(
         runtime.open("reference", "sim:0", options)
 
 
+def test_device_libedgetpu_cannot_open_gets_advice(runtime: _core.EdgeTpuRuntime, opened: List[Any]) -> None:
+    runtime.sim_fault("sim:0", "busy")
+    with pytest.raises(DeviceError, match="could not open Edge TPU reference:sim:0.*another process"):
+        runtime.open("reference", "sim:0")
+    runtime.sim_fault("sim:0", "replug")
+    opened.append(runtime.open("reference", "sim:0"))
+
+
 def test_valid_options_reach_the_device(runtime: _core.EdgeTpuRuntime, opened: List[Any]) -> None:
     options = {"Performance": "Low", "Usb.AlwaysDfu": "False", "Usb.MaxBulkInQueueLength": "255"}
     device = runtime.open("reference", "sim:1", options)
@@ -434,3 +443,26 @@ def test_simulator_registration_is_tf25_sized_with_junk_after_it() -> None:
     assert name == b"edgetpu-custom-op"
     assert int.from_bytes(raw[56:60], "little") == 1  # version
     assert raw[64:88] == b"\xa5" * 24
+
+
+def test_interpreters_on_two_devices_from_two_threads(runtime: _core.EdgeTpuRuntime, opened: List[Any]) -> None:
+    runtime.sim_configure(2, 1.0)
+    devices = [runtime.open("reference", f"sim:{i}") for i in range(2)]
+    interpreters = [bound_interpreter(runtime, d, edgetpu_model(6, 6, output_sizes=(11,))) for d in devices]
+    opened += devices + interpreters
+    wrong: List[str] = []
+
+    def work(index: int) -> None:
+        for step in range(20):
+            image = random_input(interpreters[index], 100 * index + step)
+            (out,) = run(interpreters[index], image)
+            if int(out.argmax()) != byte_sum(image) % 11:
+                wrong.append(f"device {index} step {step}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+    assert runtime.sim_stats("sim:0") == (20, 0) and runtime.sim_stats("sim:1") == (20, 0)

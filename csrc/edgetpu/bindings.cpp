@@ -116,7 +116,8 @@ void bind_edgetpu(py::module_& m) {
              "A callable for tflite_runtime's InterpreterWithCustomOps(custom_op_registerers=[...]).")
         .def("sim_configure", &EdgeTpuRuntime::sim_configure, py::arg("num_devices"), py::arg("latency_ms"))
         .def("sim_fault", &EdgeTpuRuntime::sim_fault, py::arg("path"), py::arg("fault"), py::arg("arg") = 0,
-             "fault: \"fail_after\" (arg more invokes succeed, then every one fails), \"unplug\", \"replug\".")
+             "fault: \"fail_after\" (arg more invokes succeed, then every one fails), \"unplug\", \"busy\" "
+             "(opening fails as if another process held it), \"replug\" (clears all).")
         .def(
             "sim_stats",
             [](const EdgeTpuRuntime& rt, const std::string& path) {

@@ -214,7 +214,7 @@ void EdgeTpuRuntime::sim_fault(const std::string& path, const std::string& fault
         case 0: return;
         case -1: throw DeviceNotFoundError("the simulator has no device '" + path + "'");
         case -2:
-            throw DeviceError("unknown simulator fault '" + fault + "'; use fail_after, unplug or replug");
+            throw DeviceError("unknown simulator fault '" + fault + "'; use fail_after, unplug, busy or replug");
         default: throw DeviceError("invalid argument " + std::to_string(arg) + " for simulator fault " + fault);
     }
 }

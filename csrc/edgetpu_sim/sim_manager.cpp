@@ -189,7 +189,10 @@ private:
     }
     bool busy(const std::string& path) const {
         auto it = shared_.find(path);
-        return exclusive_.count(path) || (it != shared_.end() && !it->second.expired());
+        if (exclusive_.count(path) || (it != shared_.end() && !it->second.expired())) return true;
+        std::lock_guard<std::mutex> lock(state().mutex);
+        auto device = state().devices.find(path);
+        return device != state().devices.end() && device->second.busy;
     }
 
     mutable std::mutex open_mutex_;
@@ -256,7 +259,8 @@ SC_EDGETPU_EXPORT int streamcore_sim_configure(int num_devices, double latency_m
     return 0;
 }
 
-// fault: "fail_after" (arg more invokes succeed, then each fails), "unplug", "replug" (clears faults).
+// fault: "fail_after" (arg more invokes succeed, then each fails), "unplug", "busy" (another process
+// holds it: opening fails), "replug" (clears every fault).
 // Returns 0, -1 unknown path, -2 unknown fault, -3 bad argument.
 SC_EDGETPU_EXPORT int streamcore_sim_fault(const char* path, const char* fault, int arg) {
     auto& s = sc_sim::state();
@@ -269,8 +273,11 @@ SC_EDGETPU_EXPORT int streamcore_sim_fault(const char* path, const char* fault, 
         it->second.fail_after = arg;
     } else if (name == "unplug") {
         it->second.unplugged = true;
+    } else if (name == "busy") {
+        it->second.busy = true;
     } else if (name == "replug") {
         it->second.unplugged = false;
+        it->second.busy = false;
         it->second.fail_after = -1;
     } else {
         return -2;

@@ -14,6 +14,7 @@ struct DeviceState {
     int64_t failures = 0;
     int64_t fail_after = -1;  // invokes left before every invoke fails; -1: no fault
     bool unplugged = false;
+    bool busy = false;  // held by "another process": opening it fails
 };
 
 struct SimState {
