@@ -3,7 +3,7 @@ import glob
 import os
 
 from pybind11.setup_helpers import Pybind11Extension, build_ext
-from setuptools import setup
+from setuptools import Extension, setup
 
 SOURCES = sorted(
     path
@@ -22,4 +22,15 @@ ext = Pybind11Extension(
     libraries=["dl"],
 )
 
-setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})
+# The simulated libedgetpu: a plain shared library that streamcore dlopens like the real
+# libedgetpu (never imported), exporting the same C++ ABI.
+edgetpu_sim = Extension(
+    "streamcore._edgetpu_sim",
+    sorted(glob.glob(os.path.join("csrc", "edgetpu_sim", "*.cpp"))),
+    include_dirs=["csrc"],
+    language="c++",
+    define_macros=[("_GLIBCXX_USE_CXX11_ABI", "1")],
+    extra_compile_args=["-std=c++17", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+)
+
+setup(ext_modules=[ext, edgetpu_sim], cmdclass={"build_ext": build_ext})

@@ -1,6 +1,7 @@
 #include <pybind11/pybind11.h>
 
 #include "common/error_translation.h"
+#include "edgetpu/bindings.h"
 #include "preprocess/bindings.h"
 #include "scheduler/bindings.h"
 #include "tflite/bindings.h"
@@ -11,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
     sc::bind_tflite(m);
     sc::bind_preprocess(m);
     sc::bind_engine(m);
+    sc::bind_edgetpu(m);
 }

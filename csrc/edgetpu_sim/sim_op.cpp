@@ -1,0 +1,140 @@
+// The simulated edgetpu-custom-op. It ignores the compiled Edge TPU program in the custom options
+// and, after sleeping the configured latency, writes a deterministic function of the input:
+//   s = sum of every byte of every input tensor of the node
+//   output 0 (uint8 or int8, n elements): element j = peak if j == s % n else (s + j) % 64,
+//            peak being 255 for uint8 and 127 for int8, so argmax(output 0) == s % n
+//   output k >= 1 (any type): byte j = (s + 17 * k + j) % 256
+#include <cerrno>
+#include <ctime>
+
+#include "edgetpu_sim/sim_state.h"
+
+namespace sc_sim {
+namespace {
+
+// The bound context's device path; reports and returns "" when none of ours is bound.
+std::string bound_device(TfLiteContext* context) {
+    TfLiteExternalContext* external = context->GetExternalContext(context, kTfLiteEdgeTpuContext);
+    if (!external) {
+        context->ReportError(context,
+                             "edgetpu-custom-op (streamcore simulated libedgetpu): no Edge TPU context is bound "
+                             "to this interpreter; call SetExternalContext(kTfLiteEdgeTpuContext, device) "
+                             "before AllocateTensors");
+        return "";
+    }
+    std::string path = live_context_path(static_cast<const edgetpu::EdgeTpuContext*>(external));
+    if (path.empty())
+        context->ReportError(context,
+                             "edgetpu-custom-op (streamcore simulated libedgetpu): the bound Edge TPU context was "
+                             "not opened by the simulator or is already closed");
+    return path;
+}
+
+void sleep_ms(double ms) {
+    if (ms <= 0.0) return;
+    timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    long long ns = deadline.tv_nsec + static_cast<long long>(ms * 1e6);
+    deadline.tv_sec += static_cast<time_t>(ns / 1000000000LL);
+    deadline.tv_nsec = static_cast<long>(ns % 1000000000LL);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr) == EINTR) {
+    }
+}
+
+TfLiteStatus prepare(TfLiteContext* context, TfLiteNode* node) {
+    if (bound_device(context).empty()) return kTfLiteError;
+    if (node->outputs->size < 1) {
+        context->ReportError(context, "edgetpu-custom-op (simulated): the node has no outputs");
+        return kTfLiteError;
+    }
+    const TfLiteTensor& out0 = context->tensors[node->outputs->data[0]];
+    if (out0.type != kTfLiteUInt8 && out0.type != kTfLiteInt8) {
+        context->ReportError(context, "edgetpu-custom-op (simulated): output 0 must be uint8 or int8, not type %d",
+                             static_cast<int>(out0.type));
+        return kTfLiteError;
+    }
+    return kTfLiteOk;
+}
+
+TfLiteStatus invoke(TfLiteContext* context, TfLiteNode* node) {
+    std::string path = bound_device(context);
+    if (path.empty()) return kTfLiteError;
+    double latency_ms;
+    {
+        auto& s = state();
+        std::lock_guard<std::mutex> lock(s.mutex);
+        auto it = s.devices.find(path);
+        const char* failure = nullptr;
+        if (it == s.devices.end()) {
+            failure = "is no longer configured in the simulator";
+        } else if (it->second.unplugged) {
+            failure = "was unplugged (simulated fault)";
+        } else if (it->second.fail_after == 0) {
+            failure = "failed (simulated fail_after fault)";
+        }
+        if (failure) {
+            if (it != s.devices.end()) ++it->second.failures;
+            context->ReportError(context, "edgetpu-custom-op (simulated): Edge TPU %s %s", path.c_str(), failure);
+            return kTfLiteError;
+        }
+        if (it->second.fail_after > 0) --it->second.fail_after;
+        latency_ms = s.latency_ms;
+    }
+    sleep_ms(latency_ms);  // sleeps, so the host CPU stays idle like with a real accelerator
+
+    uint64_t sum = 0;
+    for (int i = 0; i < node->inputs->size; ++i) {
+        int index = node->inputs->data[i];
+        if (index < 0) continue;  // optional input
+        const TfLiteTensor& in = context->tensors[index];
+        const auto* bytes = static_cast<const uint8_t*>(in.data);
+        if (!bytes) continue;
+        for (size_t b = 0; b < in.bytes; ++b) sum += bytes[b];
+    }
+    for (int k = 0; k < node->outputs->size; ++k) {
+        TfLiteTensor& out = context->tensors[node->outputs->data[k]];
+        auto* bytes = static_cast<uint8_t*>(out.data);
+        if (!bytes || out.bytes == 0) continue;
+        if (k == 0) {
+            const uint8_t peak = out.type == kTfLiteInt8 ? 127 : 255;
+            const size_t hot = static_cast<size_t>(sum % out.bytes);
+            for (size_t j = 0; j < out.bytes; ++j) bytes[j] = j == hot ? peak : static_cast<uint8_t>((sum + j) % 64);
+        } else {
+            for (size_t j = 0; j < out.bytes; ++j) bytes[j] = static_cast<uint8_t>((sum + 17 * k + j) % 256);
+        }
+    }
+    {
+        auto& s = state();
+        std::lock_guard<std::mutex> lock(s.mutex);
+        auto it = s.devices.find(path);
+        if (it != s.devices.end()) ++it->second.invokes;
+    }
+    return kTfLiteOk;
+}
+
+void* init(TfLiteContext*, const char*, size_t) { return nullptr; }
+void free_op(TfLiteContext*, void*) {}
+
+}  // namespace
+}  // namespace sc_sim
+
+namespace edgetpu {
+
+// The TF 2.5 layout, exactly as libedgetpu returns it. Non-zero bytes follow it, as other data
+// follows it in the real library, so a caller that reads it as a TF 2.14 registration gets a
+// junk registration_external and fails instead of passing by luck.
+TfLiteRegistrationV25* RegisterCustomOp() {
+    struct Storage {
+        TfLiteRegistrationV25 registration;
+        unsigned char trailing[32];
+    };
+    static Storage storage = [] {
+        Storage s{};
+        s.registration = {sc_sim::init, sc_sim::free_op, sc_sim::prepare, sc_sim::invoke, nullptr, 0, kCustomOp, 1};
+        for (unsigned char& b : s.trailing) b = 0xA5;
+        return s;
+    }();
+    return &storage.registration;
+}
+
+}  // namespace edgetpu
