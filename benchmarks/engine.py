@@ -68,7 +68,7 @@ async def engine_fps(model: Path, devices: str, seconds: float, frame: np.ndarra
                 await engine.infer(frame)
                 done += 1
 
-        await asyncio.gather(*(producer() for _ in range(engine._core.capacity + 2)))
+        await asyncio.gather(*(producer() for _ in range(engine.capacity + 2)))
         elapsed = time.perf_counter() - start
     return {"fps": done / elapsed}
 
@@ -139,7 +139,7 @@ async def loop_lag(model: Path, seconds: float, frame: np.ndarray) -> Dict[str, 
                 await asyncio.sleep(0.001)
                 lags.append(time.perf_counter() - t - 0.001)
 
-        await asyncio.gather(ticker(), *(producer() for _ in range(engine._core.capacity + 2)))
+        await asyncio.gather(ticker(), *(producer() for _ in range(engine.capacity + 2)))
     return {"lag_p50_ms": percentile(lags, 50) * 1e3, "lag_p99_ms": percentile(lags, 99) * 1e3,
             "lag_max_ms": max(lags) * 1e3, "ticks": float(len(lags))}
 

@@ -209,6 +209,11 @@ class Engine:
         return self._require_started().outputs
 
     @property
+    def capacity(self) -> int:
+        """Frames that can be in flight at once (queue_depth per device)."""
+        return int(self._core.capacity) if self._core is not None else 0
+
+    @property
     def devices(self) -> List[str]:
         return [d.name for d in self._devices]
 

@@ -97,7 +97,7 @@ async def test_idle_devices_take_turns(tiny_model: Path) -> None:
 
 async def test_backpressure_bounds_in_flight(tiny_model: Path) -> None:
     async with Engine(tiny_model, devices="cpu:2", queue_depth=3) as engine:
-        assert engine._core.capacity == 6
+        assert engine.capacity == 6
         peak = 0
 
         async def one(f: np.ndarray) -> None:
@@ -223,7 +223,7 @@ async def test_roi_outside_the_frame(tiny_model: Path, roi: Any) -> None:
     async with Engine(tiny_model, devices="cpu") as engine:
         with pytest.raises(RoiError):
             await engine.infer(frames(1, h=48, w=64)[0], roi=roi)
-        assert engine._slots is not None and engine._slots._value == engine._core.capacity
+        assert engine._slots is not None and engine._slots._value == engine.capacity
 
 
 async def test_roi_selects_the_region(tiny_model: Path) -> None:
