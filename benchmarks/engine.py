@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import numpy as np
+from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,7 +31,7 @@ from streamcore import Engine, models  # noqa: E402
 from streamcore._native import core  # noqa: E402
 
 
-def frame_224() -> np.ndarray:
+def frame_224() -> NDArray[Any]:
     return np.random.default_rng(0).integers(0, 256, (432, 768, 3), dtype=np.uint8)
 
 
@@ -54,7 +55,7 @@ def plain_loop_fps(model: Path, seconds: float, num_threads: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-async def engine_fps(model: Path, devices: str, seconds: float, frame: np.ndarray) -> Dict[str, float]:
+async def engine_fps(model: Path, devices: str, seconds: float, frame: NDArray[Any]) -> Dict[str, float]:
     async with Engine(model, devices=devices) as engine:
         for _ in range(3):
             await engine.infer(frame)
@@ -124,7 +125,7 @@ async def overhead_us(seconds: float) -> Dict[str, float]:
     }
 
 
-async def loop_lag(model: Path, seconds: float, frame: np.ndarray) -> Dict[str, float]:
+async def loop_lag(model: Path, seconds: float, frame: NDArray[Any]) -> Dict[str, float]:
     lags: List[float] = []
     async with Engine(model, devices="cpu:2") as engine:
         stop_at = time.perf_counter() + seconds

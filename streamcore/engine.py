@@ -25,8 +25,6 @@ __all__ = ["Engine", "Roi"]
 log = logging.getLogger("streamcore.engine")
 
 Roi = Tuple[int, int, int, int]  # x, y, width, height in frame pixels
-FITS = ("stretch", "letterbox", "crop")
-FILTERS = ("bilinear", "area")
 
 _open_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 _stuck_cores: List[Any] = []  # cores whose workers outlived close(): never freed under them
@@ -62,22 +60,16 @@ class Engine:
         worker_nice: int = 5,
         name: str = "engine",
     ) -> None:
-        if fit not in FITS:
-            raise errors.InputError(f"fit={fit!r}; use one of {', '.join(FITS)}")
-        if filter not in FILTERS:
-            raise errors.InputError(f"filter={filter!r}; use one of {', '.join(FILTERS)}")
         if queue_depth < 1:
             raise errors.InputError(f"queue_depth={queue_depth}; it must be at least 1")
         self.model = Model.load(model)
         self.requests = parse_devices(devices)
         self.adapter = adapter
         self.name = name
-        self._params = core.PreprocessParams(
-            fit=fit, filter=filter, mean=mean, std=std, pad_value=pad_value, bgr=bgr
-        )
         self._param_kwargs: Dict[str, Any] = dict(
             fit=fit, filter=filter, mean=mean, std=std, pad_value=pad_value, bgr=bgr
         )
+        self._params = core.PreprocessParams(**self._param_kwargs)  # validates fit and filter
         self._queue_depth = queue_depth
         self._worker_nice = worker_nice
         self._core: Any = None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, List
 
 import numpy as np
+from numpy.typing import NDArray
 import pytest
 from tflite_runtime.interpreter import Interpreter
 
@@ -16,12 +17,12 @@ from streamcore import Engine, EngineClosedError, InputError, ModelError, RoiErr
 from streamcore._native import core
 
 
-def frames(n: int, h: int = 48, w: int = 64, seed: int = 0) -> List[np.ndarray]:
+def frames(n: int, h: int = 48, w: int = 64, seed: int = 0) -> List[NDArray[Any]]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def reference_outputs(model: bytes, frame: np.ndarray) -> List[np.ndarray]:
+def reference_outputs(model: bytes, frame: NDArray[Any]) -> List[NDArray[Any]]:
     """The same frame through tflite_runtime's own Python API."""
     interp = Interpreter(model_content=model)
     interp.allocate_tensors()
@@ -100,7 +101,7 @@ async def test_backpressure_bounds_in_flight(tiny_model: Path) -> None:
         assert engine.capacity == 6
         peak = 0
 
-        async def one(f: np.ndarray) -> None:
+        async def one(f: NDArray[Any]) -> None:
             nonlocal peak
             await engine.infer(f)
             peak = max(peak, sum(s["inflight"] for s in engine.stats()))

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..adapters import Classify, read_labels
 from ..engine import Engine
+from ..errors import InputError
 from ..images import load_image
 
 
@@ -31,20 +32,21 @@ def run(args: argparse.Namespace) -> int:
 
 async def _classify(args: argparse.Namespace) -> int:
     if args.count < 1:
-        raise SystemExit("classify: --count must be at least 1")
-    labels = read_labels(args.labels) if args.labels else None
-    frames = [(path, load_image(path)) for path in args.images]
-    adapter = Classify(top_k=args.top_k, threshold=args.threshold, labels=labels)
+        raise InputError(f"--count {args.count}: it must be at least 1")
     load_started = time.perf_counter()
+    labels = read_labels(args.labels) if args.labels else None
+    adapter = Classify(top_k=args.top_k, threshold=args.threshold, labels=labels)
     engine = Engine(args.model, devices=args.devices, adapter=adapter, mean=args.input_mean, std=args.input_std)
+    frames = [(path, load_image(path)) for path in args.images]
     async with engine:
         first = True
         for path, frame in frames:
             if len(frames) > 1:
                 print(f"==== {path} ====")
             print("----INFERENCE TIME----")
-            print("Note: The first inference includes loading the model "
-                  f"(interpreters for {', '.join(engine.devices)}), so it is slower.")
+            if first:
+                print("Note: The first inference includes loading the model "
+                      f"(interpreters for {', '.join(engine.devices)}), so it is slower.")
             result = None
             for _ in range(args.count):
                 start = load_started if first else time.perf_counter()
