@@ -6,7 +6,7 @@ without the GIL; results come back to asyncio as numpy views over native memory.
 
 from .adapters import Classify, Detect, get_classes, get_objects, read_labels
 from .devices import DeviceRequest, parse_devices
-from .engine import Engine
+from .engine import Deploy, Engine
 from .errors import (
     DeviceError,
     DeviceNotFoundError,
@@ -31,6 +31,7 @@ __all__ = [
     "BBox",
     "Class",
     "Classify",
+    "Deploy",
     "Detect",
     "DeviceError",
     "DeviceNotFoundError",

@@ -23,9 +23,14 @@ _ALIGN = 64
 class BuiltDevice:
     native: Any  # _core.Device
     name: str
-    kind: str
+    kind: str  # cpu | tpu | sim
     inputs: List[TensorInfo]
     outputs: List[TensorInfo]
+    tpu: Any = None  # the opened _core.EdgeTpuDevice, for TPUs
+
+    @property
+    def simulated(self) -> bool:
+        return self.kind == "sim"
 
 
 def output_layout(outputs: Sequence[TensorInfo]) -> List[Tuple[str, List[int], int, int]]:

@@ -110,6 +110,11 @@ public:
     }
 
     std::size_t capacity() const { return scheduler_->capacity(); }
+    std::shared_ptr<Device> retire_device(std::size_t i) { return scheduler_->retire_device(i); }
+    void install_device(std::size_t i, std::shared_ptr<Device> d) {
+        if (!d) throw DeviceError("install_device needs a device");
+        scheduler_->install_device(i, std::move(d));
+    }
     void set_healthy(std::size_t device, bool healthy) { scheduler_->set_healthy(device, healthy); }
 
 private:
@@ -200,7 +205,9 @@ void bind_engine(py::module_& m) {
         .def("drain", &EngineCore::drain)
         .def("close", &EngineCore::close, py::arg("timeout"))
         .def("stats", &EngineCore::stats)
-        .def("set_healthy", &EngineCore::set_healthy)
+        .def("set_healthy", &EngineCore::set_healthy, py::arg("device"), py::arg("healthy"))
+        .def("retire_device", &EngineCore::retire_device, py::arg("device"))
+        .def("install_device", &EngineCore::install_device, py::arg("device"), py::arg("replacement"))
         .def_property_readonly("capacity", &EngineCore::capacity);
 }
 

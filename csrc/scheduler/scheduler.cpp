@@ -43,6 +43,7 @@ Scheduler::Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t d
     for (auto& d : devices) {
         block_bytes = std::max(block_bytes, d->output_bytes());
         auto lane = std::make_unique<Lane>();
+        lane->name = d->name();
         lane->device = std::move(d);
         lanes_.push_back(std::move(lane));
     }
@@ -110,57 +111,66 @@ void Scheduler::submit(std::unique_ptr<Job> job) {
 
 void Scheduler::worker(std::size_t index) {
     Lane& lane = *lanes_[index];
-    std::string thread_name = "sc-" + lane.device->name();
+    std::string thread_name = "sc-" + lane.name;
     pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
     lower_thread_priority(worker_nice_);
     for (;;) {
         std::unique_ptr<Job> job;
+        Device* device;
         {
             std::unique_lock<std::mutex> lock(mutex_);
             lane.cv.wait(lock, [&] { return closing_ || !lane.queue.empty(); });
             if (closing_) break;
             job = std::move(lane.queue.front());
             lane.queue.pop_front();
+            device = lane.device.get();  // stable while `running`: retire_device waits for it
+            lane.running = true;
         }
-        run(*lane.device, *job);
-        bool retry = false;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            --lane.inflight;
-            if (job->error && failover_ && !closing_) {
-                lane.healthy = false;
-                // The device's queued frames go elsewhere too: nothing waits on a dead device.
-                std::deque<std::unique_ptr<Job>> stranded;
-                stranded.swap(lane.queue);
-                lane.inflight -= stranded.size();
-                stranded.push_front(std::move(job));
-                while (!stranded.empty()) {
-                    std::unique_ptr<Job> j = std::move(stranded.front());
-                    stranded.pop_front();
-                    std::size_t other = choose_lane_locked(static_cast<int>(index));
-                    if (other == lanes_.size()) {
-                        if (!j->error) {
-                            j->error = std::make_exception_ptr(DeviceError(
-                                "device " + lane.device->name() +
-                                " failed and no healthy device is left to retry on"));
-                        }
-                        complete(std::move(j));
-                        continue;
-                    }
-                    ++lane.retried;
-                    ++j->attempts;
-                    j->error = nullptr;
-                    j->outputs.reset();
-                    enqueue_locked(other, std::move(j));
-                }
-                retry = true;
+        run(*device, *job);
+        std::lock_guard<std::mutex> lock(mutex_);
+        lane.running = false;
+        --lane.inflight;
+        if (job->error && failover_ && !closing_) {
+            lane.healthy = false;
+            if (job->attempts + 1 < kMaxAttempts) {
+                evacuate_locked(index, std::move(job));
+                continue;
             }
+            evacuate_locked(index, nullptr);
         }
-        if (!retry) complete(std::move(job));
+        complete(std::move(job));
     }
     std::lock_guard<std::mutex> lock(mutex_);
     --running_workers_;
     exited_cv_.notify_all();
+}
+
+void Scheduler::evacuate_locked(std::size_t index, std::unique_ptr<Job> failed) {
+    Lane& lane = *lanes_[index];
+    std::deque<std::unique_ptr<Job>> stranded;
+    stranded.swap(lane.queue);
+    lane.inflight -= stranded.size();
+    if (failed) stranded.push_front(std::move(failed));
+    while (!stranded.empty()) {
+        std::unique_ptr<Job> job = std::move(stranded.front());
+        stranded.pop_front();
+        std::size_t other = choose_lane_locked(static_cast<int>(index));
+        if (other == lanes_.size()) {
+            if (!job->error) {
+                job->error = std::make_exception_ptr(DeviceError(
+                    "device " + lane.name + " failed and no healthy device is left to run on"));
+            }
+            complete(std::move(job));
+            continue;
+        }
+        if (job->error) {  // it ran and failed here; a queued frame never ran, so is no retry
+            ++lane.retried;
+            ++job->attempts;
+            job->error = nullptr;
+            job->outputs.reset();
+        }
+        enqueue_locked(other, std::move(job));
+    }
 }
 
 void Scheduler::run(Device& device, Job& job) {
@@ -241,16 +251,35 @@ std::vector<DeviceStats> Scheduler::stats() {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<DeviceStats> out;
     for (auto& lane : lanes_) {
-        const Device& d = *lane->device;
-        out.push_back({d.name(), lane->healthy, lane->inflight, d.frames.load(), d.errors.load(),
-                       d.busy_ns.load(), lane->retried});
+        const Device* d = lane->device.get();
+        out.push_back({lane->name, lane->healthy, lane->inflight, d ? d->frames.load() : 0,
+                       d ? d->errors.load() : 0, d ? d->busy_ns.load() : 0, lane->retried});
     }
     return out;
 }
 
 void Scheduler::set_healthy(std::size_t device, bool healthy) {
     std::lock_guard<std::mutex> lock(mutex_);
-    lanes_.at(device)->healthy = healthy;
+    Lane& lane = *lanes_.at(device);
+    bool was = lane.healthy;
+    lane.healthy = healthy;
+    if (was && !healthy) evacuate_locked(device, nullptr);
+}
+
+std::shared_ptr<Device> Scheduler::retire_device(std::size_t device) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Lane& lane = *lanes_.at(device);
+    if (lane.healthy) throw DeviceError("device " + lane.name + " is healthy; it cannot be retired");
+    if (lane.running || !lane.queue.empty()) return nullptr;
+    return std::move(lane.device);
+}
+
+void Scheduler::install_device(std::size_t device, std::shared_ptr<Device> replacement) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Lane& lane = *lanes_.at(device);
+    if (lane.healthy || lane.device) throw DeviceError("device " + lane.name + " is in use; retire it first");
+    lane.device = std::move(replacement);
+    lane.healthy = true;
 }
 
 }  // namespace sc

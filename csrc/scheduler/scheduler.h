@@ -44,16 +44,24 @@ public:
     std::size_t capacity() const { return depth_ * lanes_.size(); }
     std::size_t num_devices() const { return lanes_.size(); }
     std::vector<DeviceStats> stats();
+    // Out of rotation: its queued frames move to healthy devices. Back in: it takes frames again.
     void set_healthy(std::size_t device, bool healthy);
-    const Device& device(std::size_t i) const { return *lanes_.at(i)->device; }
+    // For reopening a failed device: retire_device() takes the (unhealthy, idle) device out of
+    // its lane and hands it back, so its owner can release it with the GIL (closing a TPU
+    // frees its path for reopening); install_device() puts a fresh one in and returns the lane
+    // to rotation. retire_device returns null while a frame is still running on it.
+    std::shared_ptr<Device> retire_device(std::size_t device);
+    void install_device(std::size_t device, std::shared_ptr<Device> replacement);
 
 private:
     struct Lane {
-        std::shared_ptr<Device> device;
+        std::shared_ptr<Device> device;  // null between retire_device and install_device
+        std::string name;
         std::deque<std::unique_ptr<Job>> queue;
         std::condition_variable cv;
         std::size_t inflight = 0;
         bool healthy = true;
+        bool running = false;
         uint64_t retried = 0;
         std::thread thread;
     };
@@ -63,11 +71,14 @@ private:
     // Returns the lane index chosen; caller holds mutex_.
     std::size_t choose_lane_locked(int exclude);
     void enqueue_locked(std::size_t lane, std::unique_ptr<Job> job);
+    // Moves `failed` (may be null) and the lane's queue to other healthy lanes.
+    void evacuate_locked(std::size_t lane, std::unique_ptr<Job> failed);
     void complete(std::unique_ptr<Job> job);
 
     std::vector<std::unique_ptr<Lane>> lanes_;
     std::size_t depth_;
     int worker_nice_;
+    static constexpr int kMaxAttempts = 2;  // a frame failing on two devices is the frame's fault
     std::function<void()> wake_;
     bool failover_;
     std::string name_;

@@ -1,0 +1,95 @@
+"""Opens the devices an engine asks for, once each: Edge TPU contexts are shared by the
+interpreters of every model pinned to them, and released when the engine closes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .devices import DeviceRequest, default_cpu_count
+from .edgetpu import TpuOptions, TpuRecord, build_tpu_device, load_runtime, resolve, sim_runtime
+from .errors import DeviceError, EdgeTpuUnavailableError
+from .interpreters import BuiltDevice, build_cpu_device
+from .model import Model
+
+__all__ = ["DevicePool", "Placement"]
+
+log = logging.getLogger("streamcore.devices")
+
+# Where one interpreter goes: (name, runtime, record); runtime and record are None for the CPU.
+Placement = Tuple[str, Any, Optional[TpuRecord]]
+
+
+class DevicePool:
+    def __init__(self, options: TpuOptions, fallback_to_cpu: bool) -> None:
+        self.options = options
+        self.fallback_to_cpu = fallback_to_cpu
+        self._opened: Dict[Tuple[str, str], Any] = {}  # (library, path) -> EdgeTpuDevice
+
+    def place(self, requests: Sequence[DeviceRequest]) -> List[Placement]:
+        """The devices that `requests` stand for, resolved against what is present."""
+        self.options.to_libedgetpu()  # invalid option values fail before anything opens
+        where: List[Tuple[Any, Optional[TpuRecord]]] = []
+        cpu = [r for r in requests if r.kind == "cpu"]
+        sim = [r for r in requests if r.kind == "sim"]
+        tpu = [r for r in requests if r.kind in ("tpu", "auto")]
+        for request in cpu:
+            where += [(None, None)] * request.count
+        if sim:
+            runtime = sim_runtime(max(r.count for r in sim), sim[0].latency_ms)
+            where += [(runtime, record) for record in resolve(runtime, sim)]
+        if tpu:
+            where += self._place_real(tpu)
+        counters: Dict[str, int] = {}
+        placements: List[Placement] = []
+        for runtime, record in where:
+            kind = record.short_name if record is not None else "cpu"
+            placements.append((f"{kind}{counters.get(kind, 0)}", runtime, record))
+            counters[kind] = counters.get(kind, 0) + 1
+        return placements
+
+    def _place_real(self, requests: Sequence[DeviceRequest]) -> List[Tuple[Any, Optional[TpuRecord]]]:
+        only_auto = all(r.kind == "auto" for r in requests)
+        try:
+            runtime = load_runtime()
+            found = resolve(runtime, [r for r in requests if r.kind != "auto"])
+            if any(r.kind == "auto" for r in requests):
+                found += [r for r in resolve_all(runtime) if r not in found]
+        except EdgeTpuUnavailableError:
+            if not (only_auto or self.fallback_to_cpu):
+                raise
+            log.info("no libedgetpu: running on the CPU")
+            return [(None, None)] * default_cpu_count()
+        if not found:
+            if only_auto or self.fallback_to_cpu:
+                log.info("no Edge TPU found: running on the CPU")
+                return [(None, None)] * default_cpu_count()
+            raise DeviceError("no Edge TPU found; plug one in or use devices='cpu'")
+        return [(runtime, record) for record in found]
+
+    def build(self, model: Model, placement: Placement) -> BuiltDevice:
+        name, runtime, record = placement
+        if record is None:
+            return build_cpu_device(model, name)
+        opened = self.open(runtime, record)
+        return build_tpu_device(model, runtime, opened, name)
+
+    def open(self, runtime: Any, record: TpuRecord) -> Any:
+        key = (runtime.path, record.path)
+        opened = self._opened.get(key)
+        if opened is None:
+            opened = runtime.open(record.type, record.path, self.options.to_libedgetpu())
+            self._opened[key] = opened
+        return opened
+
+    def forget(self, runtime: Any, record: TpuRecord) -> None:
+        """Drops the pool's handle so the device closes once its interpreters are gone."""
+        self._opened.pop((runtime.path, record.path), None)
+
+    def close(self) -> None:
+        self._opened.clear()
+
+
+def resolve_all(runtime: Any) -> List[TpuRecord]:
+    return resolve(runtime, [DeviceRequest("auto")]) if runtime.enumerate() else []
+
