@@ -26,6 +26,16 @@ class DevicePool:
         self.fallback_to_cpu = fallback_to_cpu
         self._opened: Dict[Tuple[str, str], Any] = {}  # (library, path) -> EdgeTpuDevice
 
+    def configure_simulator(self, requests: Sequence[DeviceRequest]) -> None:
+        """Sizes the simulator once for every model of an engine (reconfiguring it later
+        would need the devices closed)."""
+        sim = [r for r in requests if r.kind == "sim"]
+        if sim:
+            latencies = {r.latency_ms for r in sim}
+            if len(latencies) > 1:
+                raise DeviceError("simulated devices of one engine must share one latency")
+            sim_runtime(max(r.count for r in sim), sim[0].latency_ms)
+
     def place(self, requests: Sequence[DeviceRequest]) -> List[Placement]:
         """The devices that `requests` stand for, resolved against what is present."""
         self.options.to_libedgetpu()  # invalid option values fail before anything opens

@@ -3,9 +3,10 @@
 Grammar (comma-separated lists allowed, e.g. ``"usb:0,usb:1"``):
 ``cpu`` / ``cpu:N`` (N CPU interpreters, one thread each), ``auto`` (every Edge TPU,
 else the CPU), ``usb`` / ``pci`` (every TPU of that type), ``usb:N`` / ``pci:N`` / ``:N``
-(the N-th TPU, pycoral style), a device path such as ``/dev/apex_0``, and ``sim:N`` or
+(the N-th TPU, pycoral style), a device path such as ``/dev/apex_0``, ``sim:N`` or
 ``sim:N@2.6ms`` (N simulated TPUs: the project's own libedgetpu simulator, never real
-hardware).
+hardware), and the device names an engine reports (``usb0``, ``pci1``, ``sim2``) to pin a
+model to one device.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ __all__ = ["DeviceRequest", "parse_devices", "DeviceSpec"]
 DeviceSpec = Union[str, Sequence[str]]
 
 _HELP = (
-    "use cpu, cpu:N, auto, usb, pci, usb:N, pci:N, :N, a device path, or sim:N[@LATENCYms], "
-    "separated by commas"
+    "use cpu, cpu:N, auto, usb, pci, usb:N, pci:N, :N, a device path, a device name (usb0, "
+    "sim1), or sim:N[@LATENCYms], separated by commas"
 )
 _SIM = re.compile(r"^sim(?::(\d+))?(?:@(\d+(?:\.\d+)?)ms)?$")
 _INDEXED = re.compile(r"^(usb|pci)?:(\d+)$")
+_NAMED = re.compile(r"^(usb|pci|sim)(\d+)(?:@(\d+(?:\.\d+)?)ms)?$")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class DeviceRequest:
     latency_ms: Optional[float] = None
 
     def __str__(self) -> str:
+        if self.kind == "sim" and self.index is not None:
+            return f"sim{self.index}"
         if self.kind in ("cpu", "sim"):
             text = f"{self.kind}:{self.count}"
             return text + (f"@{self.latency_ms:g}ms" if self.latency_ms is not None else "")
@@ -71,6 +75,15 @@ def parse_one(spec: str) -> DeviceRequest:
         count = _positive(m.group(1), spec) if m.group(1) else 1
         latency = float(m.group(2)) if m.group(2) else None
         return DeviceRequest("sim", count, latency_ms=latency)
+    m = _NAMED.match(s)
+    if m:
+        index = int(m.group(2))
+        if m.group(1) == "sim":
+            latency = float(m.group(3)) if m.group(3) else None
+            return DeviceRequest("sim", index + 1, index=index, latency_ms=latency)
+        if m.group(3):
+            raise DeviceError(f"invalid device spec {spec!r}: only simulated devices take a latency; {_HELP}")
+        return DeviceRequest("tpu", tpu_type=m.group(1), index=index)
     m = _INDEXED.match(s)
     if m:
         return DeviceRequest("tpu", tpu_type=m.group(1), index=int(m.group(2)))

@@ -87,17 +87,15 @@ def sim_runtime(count: int, latency_ms: Optional[float]) -> Any:
     runtime = load_runtime(sim_library_path())
     latency = DEFAULT_SIM_LATENCY_MS if latency_ms is None else latency_ms
     with _lock:
-        if _sim_config != (count, latency):
+        configured = _sim_config
+        if configured is None or count > configured[0] or latency != configured[1]:
             busy = runtime.opened_paths()
-            if busy:
-                configured = _sim_config or (0, latency)
-                if count > configured[0] or latency != configured[1]:
-                    raise DeviceError(
-                        f"simulated Edge TPUs {', '.join(busy)} are in use with "
-                        f"{configured[0]} device(s) at {configured[1]:g} ms; close that engine "
-                        f"before asking for sim:{count}@{latency:g}ms"
-                    )
-                return runtime
+            if busy and configured is not None:
+                raise DeviceError(
+                    f"simulated Edge TPUs {', '.join(busy)} are in use with {configured[0]} "
+                    f"device(s) at {configured[1]:g} ms; close that engine before asking for "
+                    f"{count} at {latency:g} ms"
+                )
             runtime.sim_configure(count, latency)
             _sim_config = (count, latency)
     return runtime
@@ -114,8 +112,8 @@ def resolve(runtime: Any, requests: Sequence[DeviceRequest]) -> List[TpuRecord]:
     chosen: List[TpuRecord] = []
     for request in requests:
         if request.kind == "sim":
-            matches = found[: request.count]
-            if len(matches) < request.count:
+            matches = found[: request.count] if request.index is None else found[request.index : request.index + 1]
+            if len(found) < request.count:
                 raise DeviceNotFoundError(
                     f"{request} asks for {request.count} simulated Edge TPUs but only "
                     f"{len(found)} are present"

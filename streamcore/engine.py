@@ -160,6 +160,7 @@ class Engine:
 
     def _build_all(self) -> Dict[str, List[Tuple[Placement, BuiltDevice]]]:
         built: Dict[str, List[Tuple[Placement, BuiltDevice]]] = {}
+        self._pool.configure_simulator([r for runner in self._runners.values() for r in runner.requests])
         for runner in self._runners.values():
             placements = self._pool.place(runner.requests)
             built[runner.key] = [(p, self._pool.build(runner.model, p)) for p in placements]
@@ -223,10 +224,10 @@ class Engine:
         return self._runner(name).model
 
     def input_details(self, model: Optional[str] = None) -> List[TensorInfo]:
-        return self._runner(model).first_device().inputs
+        return self._runner(model).details()[0]
 
     def output_details(self, model: Optional[str] = None) -> List[TensorInfo]:
-        return self._runner(model).first_device().outputs
+        return self._runner(model).details()[1]
 
     @property
     def capacity(self) -> int:
@@ -275,7 +276,7 @@ class _Runner:
         self._placements: List[Placement] = []
         self._devices: List[Optional[BuiltDevice]] = []  # None while a device is being reopened
         self._kinds: List[Tuple[str, bool]] = []  # (kind, simulated) per device
-        self._details: Optional[BuiltDevice] = None  # input/output details (same on every device)
+        self._details: Optional[Tuple[List[TensorInfo], List[TensorInfo]]] = None  # inputs, outputs
         self._pending: Dict[int, "asyncio.Future[Result]"] = {}
         self._ids = itertools.count()
         self._slots: Optional[asyncio.Semaphore] = None
@@ -306,7 +307,7 @@ class _Runner:
         self._placements = [p for p, _ in built]
         self._devices = [d for _, d in built]
         self._kinds = [(d.kind, d.simulated) for _, d in built]
-        self._details = first
+        self._details = (first.inputs, first.outputs)
         self._slots = asyncio.Semaphore(native.capacity)
         self._core = native
         if failover:
@@ -364,7 +365,7 @@ class _Runner:
     def device_names(self) -> List[str]:
         return [placement[0] for placement in self._placements]
 
-    def first_device(self) -> BuiltDevice:
+    def details(self) -> Tuple[List[TensorInfo], List[TensorInfo]]:
         if self._details is None:
             raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
         return self._details
@@ -403,7 +404,7 @@ class _Runner:
         if native is None:
             return
         assert self._details is not None
-        details = self._details.outputs
+        details = self._details[1]
         names = self.device_names
         for job_id, outputs, geometry, timings, device, _attempts, err_class, err_msg in native.drain():
             if self._slots is not None:
