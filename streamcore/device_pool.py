@@ -7,7 +7,7 @@ import logging
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .devices import DeviceRequest, default_cpu_count
-from .edgetpu import TpuOptions, TpuRecord, build_tpu_device, load_runtime, resolve, sim_runtime
+from .edgetpu import TpuOptions, TpuRecord, build_tpu_device, load_runtime, records, resolve, sim_runtime
 from .errors import DeviceError, EdgeTpuUnavailableError
 from .interpreters import BuiltDevice, build_cpu_device
 from .model import Model
@@ -50,12 +50,14 @@ class DevicePool:
             where += [(runtime, record) for record in resolve(runtime, sim)]
         if tpu:
             where += self._place_real(tpu)
-        counters: Dict[str, int] = {}
         placements: List[Placement] = []
+        cpus = 0
         for runtime, record in where:
-            kind = record.short_name if record is not None else "cpu"
-            placements.append((f"{kind}{counters.get(kind, 0)}", runtime, record))
-            counters[kind] = counters.get(kind, 0) + 1
+            if record is None:
+                placements.append((f"cpu{cpus}", None, None))
+                cpus += 1
+            else:
+                placements.append((tpu_name(runtime, record), runtime, record))
         return placements
 
     def _place_real(self, requests: Sequence[DeviceRequest]) -> List[Tuple[Any, Optional[TpuRecord]]]:
@@ -103,3 +105,10 @@ class DevicePool:
 def resolve_all(runtime: Any) -> List[TpuRecord]:
     return resolve(runtime, [DeviceRequest("auto")]) if runtime.enumerate() else []
 
+
+
+def tpu_name(runtime: Any, record: TpuRecord) -> str:
+    """usb0, pci1, sim2: the device's position among those of its type, as enumerated, which
+    is also the spec that pins a model to it."""
+    same_type = [r for r in records(runtime) if r.type == record.type]
+    return f"{record.short_name}{same_type.index(record)}"

@@ -235,6 +235,11 @@ class Engine:
         return sum(r.capacity for r in self._runners.values())
 
     @property
+    def inflight(self) -> int:
+        """Frames submitted and not yet completed, all models."""
+        return sum(r.inflight for r in self._runners.values())
+
+    @property
     def devices(self) -> List[str]:
         names: List[str] = []
         for runner in self._runners.values():
@@ -278,6 +283,7 @@ class _Runner:
         self._kinds: List[Tuple[str, bool]] = []  # (kind, simulated) per device
         self._details: Optional[Tuple[List[TensorInfo], List[TensorInfo]]] = None  # inputs, outputs
         self._pending: Dict[int, "asyncio.Future[Result]"] = {}
+        self.inflight = 0  # submitted to the native core and not yet drained
         self._ids = itertools.count()
         self._slots: Optional[asyncio.Semaphore] = None
         self._monitor: Optional["asyncio.Task[None]"] = None
@@ -386,6 +392,7 @@ class _Runner:
         except BaseException:
             self._slots.release()
             raise
+        self.inflight += 1
         self._pending[job_id] = future
         result = await future
         if self.adapter is not None:
@@ -407,6 +414,7 @@ class _Runner:
         details = self._details[1]
         names = self.device_names
         for job_id, outputs, geometry, timings, device, _attempts, err_class, err_msg in native.drain():
+            self.inflight -= 1
             if self._slots is not None:
                 self._slots.release()
             future = self._pending.pop(job_id, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +51,19 @@ def test_classify_on_a_synthetic_model(tiny_model: Path, tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     results = done.stdout.split("-------RESULTS--------")[1].split()
     assert len(results) == 4  # two "id: score" pairs
+
+
+def test_devices_without_libedgetpu_says_how_to_install() -> None:
+    out = subprocess.run([sys.executable, "-m", "streamcore", "devices"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60, env={**os.environ, "STREAMCORE_LIBEDGETPU": "/nonexistent/libedgetpu.so.1"})
+    assert out.returncode == 0
+    assert "not available" in out.stdout and "libedgetpu1-std" in out.stdout
+
+
+def test_devices_json_lists_simulated_devices_as_simulated() -> None:
+    out = run("devices", "--json", "--sim", "3")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert "SIMULATOR" in report["version"] and report["simulated"] is True
+    assert [d["path"] for d in report["devices"]] == ["sim:0", "sim:1", "sim:2"]
+    assert all(d["simulated"] and d["state"] == "available" for d in report["devices"])

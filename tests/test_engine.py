@@ -108,7 +108,7 @@ async def test_backpressure_bounds_in_flight(tiny_model: Path) -> None:
 
         await asyncio.gather(*(one(f) for f in frames(100)))
         assert peak <= 6
-        assert engine._runner(None)._slots is not None and engine._runner(None)._slots._value == 6
+        assert engine.inflight == 0
 
 
 async def test_cancelled_infers_leak_nothing(tiny_model: Path) -> None:
@@ -120,11 +120,10 @@ async def test_cancelled_infers_leak_nothing(tiny_model: Path) -> None:
         done = await asyncio.gather(*tasks, return_exceptions=True)
         assert sum(isinstance(d, asyncio.CancelledError) for d in done) >= 1
         for _ in range(50):
-            if not engine._runner(None)._pending:
+            if engine.inflight == 0:
                 break
             await asyncio.sleep(0.01)
-        assert not engine._runner(None)._pending
-        assert engine._runner(None)._slots is not None and engine._runner(None)._slots._value == 2
+        assert engine.inflight == 0 and not engine._runner(None)._pending
         await engine.infer(frames(1)[0])  # still healthy
 
 
@@ -224,7 +223,7 @@ async def test_roi_outside_the_frame(tiny_model: Path, roi: Any) -> None:
     async with Engine(tiny_model, devices="cpu") as engine:
         with pytest.raises(RoiError):
             await engine.infer(frames(1, h=48, w=64)[0], roi=roi)
-        assert engine._runner(None)._slots is not None and engine._runner(None)._slots._value == engine.capacity
+        assert engine.inflight == 0
 
 
 async def test_roi_selects_the_region(tiny_model: Path) -> None:

@@ -1,4 +1,4 @@
-"""`python -m streamcore COMMAND`: classify, ... Errors print one line and exit 2."""
+"""`python -m streamcore COMMAND`. Errors print one line and exit with status 2."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import sys
 from typing import List, Optional
 
 from ..errors import StreamcoreError
-from . import classify
+from . import classify, devices
 
 __all__ = ["main"]
 
-COMMANDS = {"classify": classify}
+COMMANDS = {"classify": classify, "devices": devices}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

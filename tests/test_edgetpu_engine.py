@@ -1,0 +1,239 @@
+"""The engine on Edge TPUs, through the simulated libedgetpu (loaded by the same code as the
+real one): sharding, routing of results, pinning, failover, device specs and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from streamcore import (
+    Deploy,
+    DeviceError,
+    DeviceNotFoundError,
+    EdgeTpuUnavailableError,
+    InferenceError,
+    Engine,
+    ModelError,
+    Result,
+    models,
+)
+from streamcore._native import core
+from streamcore.edgetpu import sim_runtime
+from tests.edgetpu_model import edgetpu_model
+
+H, W, CLASSES = 16, 16, 10
+
+
+@pytest.fixture(scope="module")
+def tpu_model() -> bytes:
+    return edgetpu_model(height=H, width=W, output_sizes=(CLASSES,))
+
+
+def frames(n: int, seed: int = 0) -> List[NDArray[Any]]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def expected_class(frame: NDArray[Any]) -> int:
+    """The simulator's output 0 peaks at (sum of the input tensor's bytes) % size."""
+    tensor = np.zeros((1, H, W, 3), np.uint8)
+    core.preprocess(core.FrameView("rgb24", frame.shape[1], frame.shape[0], [frame]), tensor,
+                    core.PreprocessParams(), 1 / 128, 128)
+    return int(tensor.astype(np.int64).sum() % CLASSES)
+
+
+def top(result: Result) -> int:
+    return int(np.argmax(result.outputs[0]))
+
+
+@pytest.fixture(autouse=True)
+def healthy_simulator() -> Any:
+    yield
+    runtime = sim_runtime(1, None)
+    for _, path in runtime.enumerate():
+        runtime.sim_fault(path, "replug")
+
+
+async def test_one_stream_uses_every_tpu_and_each_result_is_its_frames(tpu_model: bytes) -> None:
+    batch = frames(64)
+    async with Engine(tpu_model, devices="sim:4@1ms") as engine:
+        assert engine.devices == ["sim0", "sim1", "sim2", "sim3"]
+        results = await asyncio.gather(*(engine.infer(f) for f in batch))
+        stats = engine.stats()
+    assert [top(r) for r in results] == [expected_class(f) for f in batch]
+    assert {r.device for r in results} == {"sim0", "sim1", "sim2", "sim3"}
+    assert all(s["simulated"] and s["kind"] == "sim" for s in stats)
+    assert sum(s["frames"] for s in stats) == 64
+
+
+async def test_real_edgetpu_models_run_on_the_simulator(shared_data: Path) -> None:
+    model = shared_data / "models" / "mobilenet_v2_1.0_224_quant_edgetpu.tflite"
+    frame = frames(1)[0]
+    async with Engine(model, devices="sim:2") as engine:
+        result = await engine.infer(frame)
+    assert result.outputs[0].shape == (1, 1001)
+    assert 2.0 <= result.timings.invoke_ms < 50  # the configured 2.6 ms, give or take
+
+
+async def test_models_pinned_to_their_own_tpus(tpu_model: bytes) -> None:
+    other = edgetpu_model(height=8, width=8, output_sizes=(7,))
+    async with Engine({"a": (tpu_model, "sim0"), "b": Deploy(other, "sim1")}) as engine:
+        assert engine.models == ["a", "b"]
+        ra = await asyncio.gather(*(engine.infer(f, model="a") for f in frames(8)))
+        rb = await asyncio.gather(*(engine.infer(f, model="b") for f in frames(8)))
+        with pytest.raises(ValueError, match="several models"):
+            await engine.infer(frames(1)[0])
+        with pytest.raises(ValueError, match="no model named"):
+            await engine.infer(frames(1)[0], model="c")
+    assert {r.device for r in ra} == {"sim0"} and {r.device for r in rb} == {"sim1"}
+    assert all(r.outputs[0].shape == (1, 7) for r in rb)
+
+
+async def test_failed_device_loses_nothing_and_rejoins(tpu_model: bytes) -> None:
+    batch = frames(120, seed=3)
+    async with Engine(tpu_model, devices="sim:3@1ms", queue_depth=3) as engine:
+        runtime = sim_runtime(3, 1.0)
+        runtime.sim_fault("sim:1", "fail_after", 5)
+        results = await asyncio.gather(*(engine.infer(f) for f in batch))
+        assert [top(r) for r in results] == [expected_class(f) for f in batch]  # none lost
+        by_name = {s["name"]: s for s in engine.stats()}
+        assert by_name["sim1"]["retried"] >= 1 and not by_name["sim1"]["healthy"]
+        runtime.sim_fault("sim:1", "replug")
+        for _ in range(100):
+            if {s["name"]: s for s in engine.stats()}["sim1"]["healthy"]:
+                break
+            await asyncio.sleep(0.05)
+        assert {s["name"]: s for s in engine.stats()}["sim1"]["reopens"] >= 1
+        more = await asyncio.gather(*(engine.infer(f) for f in frames(30, seed=4)))
+        assert "sim1" in {r.device for r in more}
+
+
+async def test_unplugged_device_is_reopened_when_it_comes_back(tpu_model: bytes) -> None:
+    async with Engine(tpu_model, devices="sim:2@1ms") as engine:
+        runtime = sim_runtime(2, 1.0)
+        runtime.sim_fault("sim:0", "unplug")
+        results = await asyncio.gather(*(engine.infer(f) for f in frames(40)))
+        assert {r.device for r in results} == {"sim1"} or "sim0" not in {r.device for r in results[-10:]}
+        await asyncio.sleep(0.3)  # a few reopen attempts fail while it is unplugged
+        assert not {s["name"]: s for s in engine.stats()}["sim0"]["healthy"]
+        runtime.sim_fault("sim:0", "replug")
+        for _ in range(100):
+            if {s["name"]: s for s in engine.stats()}["sim0"]["healthy"]:
+                break
+            await asyncio.sleep(0.05)
+        results = await asyncio.gather(*(engine.infer(f) for f in frames(20, seed=5)))
+        assert "sim0" in {r.device for r in results}
+        assert [top(r) for r in results] == [expected_class(f) for f in frames(20, seed=5)]
+
+
+async def test_every_frame_gets_an_explicit_error_when_all_devices_die(tpu_model: bytes) -> None:
+    async with Engine(tpu_model, devices="sim:2@1ms") as engine:
+        runtime = sim_runtime(2, 1.0)
+        for path in ("sim:0", "sim:1"):
+            runtime.sim_fault(path, "unplug")
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(engine.infer(f) for f in frames(20)), return_exceptions=True), 10
+        )
+    # Failed on every device it tried (InferenceError) or found none left (DeviceError).
+    assert outcomes and all(isinstance(o, (DeviceError, InferenceError)) for o in outcomes), outcomes
+
+
+async def test_cpu_model_on_a_tpu_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="streamcore.edgetpu"):
+        async with Engine(models.tiny_classifier((16, 16, 3)), devices="sim:1") as engine:
+            await engine.infer(frames(1)[0])
+    assert "runs entirely on the host CPU" in caplog.text
+
+
+async def test_edgetpu_model_on_cpu_names_the_device_it_needs(tpu_model: bytes) -> None:
+    with pytest.raises(ModelError, match="Edge TPU"):
+        async with Engine(tpu_model, devices="cpu"):
+            pass
+
+
+# -- the real library path (no hardware here) -----------------------------------------
+
+
+async def test_missing_libedgetpu(tpu_model: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMCORE_LIBEDGETPU", "/nonexistent/libedgetpu.so.1")
+    with pytest.raises(EdgeTpuUnavailableError, match="libedgetpu1-std"):
+        async with Engine(tpu_model, devices="usb"):
+            pass
+
+
+async def test_missing_libedgetpu_falls_back_to_cpu_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMCORE_LIBEDGETPU", "/nonexistent/libedgetpu.so.1")
+    model = models.tiny_classifier((16, 16, 3))
+    async with Engine(model, devices="usb", fallback_to_cpu=True) as engine:
+        assert engine.devices[0].startswith("cpu")
+        await engine.infer(frames(1)[0])
+    async with Engine(model, devices="auto") as engine:
+        assert engine.devices[0].startswith("cpu")
+
+
+async def test_library_without_the_symbols(tpu_model: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMCORE_LIBEDGETPU", "libm.so.6")
+    with pytest.raises(EdgeTpuUnavailableError, match="GetSingleton|symbol"):
+        async with Engine(tpu_model, devices="usb:0"):
+            pass
+
+
+async def test_the_real_path_finds_no_usb_device(tpu_model: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The simulator loaded as if it were the system library: it has no USB devices.
+    from streamcore.edgetpu_sim import sim_library_path
+
+    monkeypatch.setenv("STREAMCORE_LIBEDGETPU", sim_library_path())
+    with pytest.raises(DeviceNotFoundError, match="no Edge TPU matches usb"):
+        async with Engine(tpu_model, devices="usb"):
+            pass
+
+
+@pytest.mark.parametrize("spec", ["usb:7", "pci", ":3", "/dev/apex_9"])
+async def test_spec_naming_a_device_that_is_not_there(tpu_model: bytes, spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMCORE_LIBEDGETPU", "/nonexistent/libedgetpu.so.1")
+    with pytest.raises((DeviceNotFoundError, EdgeTpuUnavailableError)):
+        async with Engine(tpu_model, devices=spec):
+            pass
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cpu:0", "sim:0", "usb:x", "", "usb0@3ms"])
+def test_invalid_device_specs(tpu_model: bytes, spec: str) -> None:
+    with pytest.raises(DeviceError, match="device spec"):
+        Engine(tpu_model, devices=spec)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"performance": "turbo"}, {"usb_max_bulk_in_queue_length": 1000}, {"usb_max_bulk_in_queue_length": -1}]
+)
+def test_invalid_option_values(tpu_model: bytes, kwargs: Dict[str, Any]) -> None:
+    with pytest.raises(DeviceError, match="invalid"):
+        Engine(tpu_model, devices="sim:1", **kwargs)
+
+
+async def test_valid_options_reach_libedgetpu(tpu_model: bytes) -> None:
+    async with Engine(tpu_model, devices="sim:1", performance="max", usb_max_bulk_in_queue_length=32) as engine:
+        await engine.infer(frames(1)[0])
+        opened = engine._runner(None)._devices[0]
+        assert opened is not None and opened.tpu.options()["Performance"] == "Max"
+
+
+async def test_opening_the_same_device_twice(tpu_model: bytes) -> None:
+    async with Engine(tpu_model, devices="sim:1"):
+        with pytest.raises(DeviceError, match="already open"):
+            async with Engine(tpu_model, devices="sim:1"):
+                pass
+    async with Engine(tpu_model, devices="sim:1"):  # released on close
+        pass
+
+
+async def test_device_named_twice_in_one_spec(tpu_model: bytes) -> None:
+    with pytest.raises(DeviceError, match="named twice"):
+        async with Engine(tpu_model, devices="sim0,sim0"):
+            pass
