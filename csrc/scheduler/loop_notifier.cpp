@@ -54,22 +54,25 @@ void LoopNotifier::stop() {
 
 void LoopNotifier::run() {
     pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
-    std::unique_lock<std::mutex> lock(mutex_);
+    if (python_finalizing()) return;
+    // One thread state for the thread's life: acquiring the GIL is then a plain handoff, not
+    // a thread-state allocation per wake-up.
+    py::gil_scoped_acquire thread_state;
     for (;;) {
-        cv_.wait(lock, [this] { return requested_ || stopping_; });
-        if (!requested_) return;  // stopping with nothing to deliver
-        requested_ = false;
-        lock.unlock();
-        if (!python_finalizing()) {
-            py::gil_scoped_acquire gil;
-            try {
-                call_soon_threadsafe_(callback_);
-            } catch (py::error_already_set& e) {
-                // A closed loop: the owner drains what is left when it closes.
-                e.discard_as_unraisable("streamcore: waking the event loop");
-            }
+        {
+            py::gil_scoped_release idle;
+            std::unique_lock<std::mutex> lock(mutex_);
+            cv_.wait(lock, [this] { return requested_ || stopping_; });
+            if (!requested_) return;  // stopping with nothing to deliver
+            requested_ = false;
+            if (python_finalizing()) return;
         }
-        lock.lock();
+        try {
+            call_soon_threadsafe_(callback_);
+        } catch (py::error_already_set& e) {
+            // A closed loop: the owner drains what is left when it closes.
+            e.discard_as_unraisable("streamcore: waking the event loop");
+        }
     }
 }
 
