@@ -10,45 +10,6 @@
 
 namespace sc {
 
-SC_SIMD_CLONES
-void blend_rows(const uint8_t* const* rows, const float* weights, int k, int n, float* out) {
-    if (k == 1) {
-        const uint8_t* a = rows[0];
-        const float wa = weights[0];
-        for (size_t i = 0; i < size_t(n); ++i) out[i] = wa * a[i];
-        return;
-    }
-    const uint8_t* a = rows[0];
-    const uint8_t* b = rows[1];
-    const float wa = weights[0], wb = weights[1];
-    for (size_t i = 0; i < size_t(n); ++i) out[i] = wa * a[i] + wb * b[i];
-    for (int r = 2; r < k; ++r) {
-        const float w = weights[r];
-        if (w == 0.0f) continue;
-        const uint8_t* c = rows[r];
-        for (size_t i = 0; i < size_t(n); ++i) out[i] += w * c[i];
-    }
-}
-
-SC_SIMD_CLONES
-void gather_taps(const float* src, int step, const int* start, const float* weights, int width, int n,
-                 float* out) {
-    if (width == 2) {
-        for (int x = 0; x < n; ++x) {
-            const float* p = src + start[x] * step;
-            out[x] = weights[2 * x] * p[0] + weights[2 * x + 1] * p[step];
-        }
-        return;
-    }
-    for (int x = 0; x < n; ++x) {
-        const float* p = src + start[x] * step;
-        const float* w = weights + size_t(x) * width;
-        float sum = 0;
-        for (int j = 0; j < width; ++j) sum += w[j] * p[j * step];
-        out[x] = sum;
-    }
-}
-
 namespace {
 
 // Callers clamp v into the type's range first, so truncating v + 0.5 rounds half up.
