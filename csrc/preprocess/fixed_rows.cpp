@@ -45,43 +45,58 @@ bool has_avx2() {
     return yes;
 }
 
-// Returns how many leading samples it wrote (a multiple of 16); the scalar loop finishes the rest.
+__attribute__((target("avx2"))) inline __m256i q6_avx2(const uint8_t* row, size_t i) {
+    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i)));
+    return _mm256_slli_epi16(v, kSampleBits);
+}
+
+__attribute__((target("avx2"))) inline __m256i blend16_avx2(const uint8_t* const* rows, const int16_t* weights,
+                                                             int k, size_t i) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int r = 0; r < k; ++r)
+        acc = _mm256_add_epi16(acc, _mm256_mulhrs_epi16(q6_avx2(rows[r], i), _mm256_set1_epi16(weights[r])));
+    return acc;
+}
+
+// Returns how many leading samples it wrote (all of them when n >= 16: the last step overlaps the
+// previous one instead of leaving a scalar tail, and never reads before rows[r] or past rows[r] + n).
 __attribute__((target("avx2"))) size_t blend_avx2(const uint8_t* const* rows, const int16_t* weights, int k, size_t n,
                                                   int16_t* out) {
-    size_t i = 0;
+    if (n < 16) return 0;
     if (k == 2) {
         const uint8_t *a = rows[0], *b = rows[1];
         const __m256i wa = _mm256_set1_epi16(weights[0]), wb = _mm256_set1_epi16(weights[1]);
-        for (; i + 16 <= n; i += 16) {
-            const __m256i va = _mm256_slli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(a + i))), kSampleBits);
-            const __m256i vb = _mm256_slli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(b + i))), kSampleBits);
-            _mm256_storeu_si256((__m256i*)(out + i),
-                                _mm256_add_epi16(_mm256_mulhrs_epi16(va, wa), _mm256_mulhrs_epi16(vb, wb)));
+        for (size_t i = 0;; i += 16) {
+            if (i + 16 > n) i = n - 16;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                                _mm256_add_epi16(_mm256_mulhrs_epi16(q6_avx2(a, i), wa), _mm256_mulhrs_epi16(q6_avx2(b, i), wb)));
+            if (i + 16 == n) return n;
         }
-        return i;
     }
-    // Any k: the first row writes, the others add (out stays in L1 between passes).
+    // Any k: the first row writes, the others add (out stays in L1 between passes), then the last
+    // partial step is recomputed whole, overlapping the previous one.
     const size_t full = n & ~size_t(15);
     for (int r = 0; r < k; ++r) {
         if (r > 0 && weights[r] == 0) continue;
         const uint8_t* row = rows[r];
         const __m256i w = _mm256_set1_epi16(weights[r]);
-        for (i = 0; i < full; i += 16) {
-            const __m256i v = _mm256_slli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(row + i))), kSampleBits);
-            const __m256i term = _mm256_mulhrs_epi16(v, w);
-            __m256i* dst = (__m256i*)(out + i);
+        for (size_t i = 0; i < full; i += 16) {
+            __m256i* dst = reinterpret_cast<__m256i*>(out + i);
+            const __m256i term = _mm256_mulhrs_epi16(q6_avx2(row, i), w);
             _mm256_storeu_si256(dst, r == 0 ? term : _mm256_add_epi16(_mm256_loadu_si256(dst), term));
         }
     }
-    return full;
+    if (full < n) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n - 16), blend16_avx2(rows, weights, k, n - 16));
+    return n;
 }
 
 __attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedTaps& t, float* out) {
     const int n = t.count;
     const __m256 unit = _mm256_set1_ps(kPixelPerUnit);
     const int* base = reinterpret_cast<const int*>(src);
-    int x = 0;
-    for (; x + 8 <= n; x += 8) {
+    if (n < 8) return 0;
+    for (int x = 0;; x += 8) {
+        if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
         const __m256i idx = _mm256_loadu_si256((const __m256i*)(t.index + x));
         __m256i acc = _mm256_setzero_si256();
         for (int q = 0; q < t.pairs; ++q) {
@@ -98,8 +113,8 @@ __attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedT
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(taps, w));
         }
         _mm256_storeu_ps(out + x, _mm256_mul_ps(_mm256_cvtepi32_ps(acc), unit));
+        if (x + 8 == n) return n;
     }
-    return x;
 }
 #endif
 
