@@ -47,13 +47,23 @@ bool has_avx2() {
     return yes;
 }
 
+// One output channel's coefficients as vectors, loaded once (byte stores could alias the map).
+struct ChannelVectors {
+    __m256 m0, m1, m2, offset, lo, hi;
+};
+
+__attribute__((target("avx2"))) inline ChannelVectors channel_vectors(const ChannelMap& m, int ch) {
+    return {_mm256_set1_ps(m.m[ch][0]), _mm256_set1_ps(m.m[ch][1]), _mm256_set1_ps(m.m[ch][2]),
+            _mm256_set1_ps(m.offset[ch]), _mm256_set1_ps(m.lo[ch]), _mm256_set1_ps(m.hi[ch])};
+}
+
 // One channel of 8 pixels, with the scalar code's operation order and rounding (truncating
 // v + 0.5 after the clamp; `bias` adds 128 for int8, whose bytes are then flipped by 0x80).
-__attribute__((target("avx2"))) inline __m256i channel_avx2(__m256 a, __m256 b, __m256 c, const ChannelMap& m,
-                                                            int ch, __m256 bias) {
-    __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m.m[ch][0]), a), _mm256_mul_ps(_mm256_set1_ps(m.m[ch][1]), b));
-    v = _mm256_add_ps(_mm256_add_ps(v, _mm256_mul_ps(_mm256_set1_ps(m.m[ch][2]), c)), _mm256_set1_ps(m.offset[ch]));
-    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(m.lo[ch])), _mm256_set1_ps(m.hi[ch]));
+__attribute__((target("avx2"))) inline __m256i channel_avx2(__m256 a, __m256 b, __m256 c, const ChannelVectors& m,
+                                                            __m256 bias) {
+    __m256 v = _mm256_add_ps(_mm256_mul_ps(m.m0, a), _mm256_mul_ps(m.m1, b));
+    v = _mm256_add_ps(_mm256_add_ps(v, _mm256_mul_ps(m.m2, c)), m.offset);
+    v = _mm256_min_ps(_mm256_max_ps(v, m.lo), m.hi);
     return _mm256_cvttps_epi32(_mm256_add_ps(v, bias));
 }
 
@@ -63,27 +73,31 @@ __attribute__((target("avx2"))) int convert_bytes_avx2(const float* in0, const f
                                                        uint8_t* out) {
     const __m256 bias = _mm256_set1_ps(is_signed ? 128.5f : 0.5f);
     const __m256i flip = _mm256_set1_epi8(is_signed ? char(0x80) : 0);
-    int x = 0;
+    const ChannelVectors c0 = channel_vectors(m, 0);
     if (channels == 1) {
+        if (n < 8) return 0;
         const __m256i gather_low = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
-        for (; x + 8 <= n; x += 8) {
+        for (int x = 0;; x += 8) {
+            if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
             const __m256i v = channel_avx2(_mm256_loadu_ps(in0 + x), _mm256_loadu_ps(in1 + x),
-                                           _mm256_loadu_ps(in2 + x), m, 0, bias);
+                                           _mm256_loadu_ps(in2 + x), c0, bias);
             __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
             bytes = _mm256_xor_si256(_mm256_permutevar8x32_epi32(bytes, gather_low), flip);
             _mm_storel_epi64(reinterpret_cast<__m128i*>(out + x), _mm256_castsi256_si128(bytes));
+            if (x + 8 == n) return n;
         }
-        return x;
     }
+    const ChannelVectors c1 = channel_vectors(m, 1), c2 = channel_vectors(m, 2);
     // Per 128-bit lane: r0-3 g0-3 b0-3 b0-3 -> r0 g0 b0 r1 g1 b1 ... b3, then 4 spare bytes.
     const __m256i interleave = _mm256_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15,
                                                 0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15);
     // Each step stores 28 bytes for 24: the 4 spare bytes are rewritten by the next step or the
     // scalar tail, and x + 10 <= n keeps them inside this call's n * 3 bytes.
+    int x = 0;
     for (; x + 10 <= n; x += 8) {
         const __m256 a = _mm256_loadu_ps(in0 + x), b = _mm256_loadu_ps(in1 + x), c = _mm256_loadu_ps(in2 + x);
-        const __m256i r = channel_avx2(a, b, c, m, 0, bias), g = channel_avx2(a, b, c, m, 1, bias),
-                      bl = channel_avx2(a, b, c, m, 2, bias);
+        const __m256i r = channel_avx2(a, b, c, c0, bias), g = channel_avx2(a, b, c, c1, bias),
+                      bl = channel_avx2(a, b, c, c2, bias);
         __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(r, g), _mm256_packs_epi32(bl, bl));
         bytes = _mm256_xor_si256(_mm256_shuffle_epi8(bytes, interleave), flip);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 3 * x), _mm256_castsi256_si128(bytes));
