@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "common/errors.h"
+#include "preprocess/fixed_rows.h"
 #include "preprocess/frame_layout.h"
 #include "preprocess/preprocess.h"
 
@@ -303,6 +304,15 @@ void bind_preprocess(py::module_& m) {
         },
         py::arg("frame_w"), py::arg("frame_h"), py::arg("tensor_w"), py::arg("tensor_h"), py::arg("params"),
         "Where a frame of this size would land in the tensor, without touching pixels.");
+
+    m.def(
+        "_set_preprocess_simd",
+        [](bool enabled) {
+            const bool previous = simd_enabled();
+            set_simd_enabled(enabled);
+            return previous;
+        },
+        py::arg("enabled"), "Test hook: False forces the scalar kernels. Returns the previous setting.");
 }
 
 }  // namespace sc

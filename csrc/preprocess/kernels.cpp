@@ -2,6 +2,12 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
+#include "preprocess/fixed_rows.h"
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define SC_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -9,45 +15,6 @@
 #endif
 
 namespace sc {
-
-SC_SIMD_CLONES
-void blend_rows(const uint8_t* const* rows, const float* weights, int k, int n, float* out) {
-    if (k == 1) {
-        const uint8_t* a = rows[0];
-        const float wa = weights[0];
-        for (size_t i = 0; i < size_t(n); ++i) out[i] = wa * a[i];
-        return;
-    }
-    const uint8_t* a = rows[0];
-    const uint8_t* b = rows[1];
-    const float wa = weights[0], wb = weights[1];
-    for (size_t i = 0; i < size_t(n); ++i) out[i] = wa * a[i] + wb * b[i];
-    for (int r = 2; r < k; ++r) {
-        const float w = weights[r];
-        if (w == 0.0f) continue;
-        const uint8_t* c = rows[r];
-        for (size_t i = 0; i < size_t(n); ++i) out[i] += w * c[i];
-    }
-}
-
-SC_SIMD_CLONES
-void gather_taps(const float* src, int step, const int* start, const float* weights, int width, int n,
-                 float* out) {
-    if (width == 2) {
-        for (int x = 0; x < n; ++x) {
-            const float* p = src + start[x] * step;
-            out[x] = weights[2 * x] * p[0] + weights[2 * x + 1] * p[step];
-        }
-        return;
-    }
-    for (int x = 0; x < n; ++x) {
-        const float* p = src + start[x] * step;
-        const float* w = weights + size_t(x) * width;
-        float sum = 0;
-        for (int j = 0; j < width; ++j) sum += w[j] * p[j * step];
-        out[x] = sum;
-    }
-}
 
 namespace {
 
@@ -59,10 +26,10 @@ inline float to_f32(float v) { return v; }
 // size_t indices: Python builds extensions with -fwrapv, which defeats vectorizing int indices.
 template <typename T, int C, T (*Store)(float)>
 inline __attribute__((always_inline)) void convert(const float* in0, const float* in1, const float* in2,
-                                                   int n, const ChannelMap& map, T* out) {
+                                                   int from, int n, const ChannelMap& map, T* out) {
     const ChannelMap m = map;  // a local copy: stores through T* may not alias it
     const size_t count = size_t(n);
-    for (size_t x = 0; x < count; ++x) {
+    for (size_t x = size_t(from); x < count; ++x) {
         const float a = in0[x], b = in1[x], c = in2[x];
         for (size_t ch = 0; ch < size_t(C); ++ch) {
             float v = m.m[ch][0] * a + m.m[ch][1] * b + m.m[ch][2] * c + m.offset[ch];
@@ -72,33 +39,123 @@ inline __attribute__((always_inline)) void convert(const float* in0, const float
     }
 }
 
-}  // namespace
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SC_HAVE_AVX2_CONVERT 1
 
-SC_SIMD_CLONES
-void convert_u8(const float* in0, const float* in1, const float* in2, int n, int channels,
-                const ChannelMap& map, uint8_t* out) {
-    if (channels == 3)
-        convert<uint8_t, 3, to_u8>(in0, in1, in2, n, map, out);
-    else
-        convert<uint8_t, 1, to_u8>(in0, in1, in2, n, map, out);
+bool has_avx2() {
+    static const bool yes = __builtin_cpu_supports("avx2");
+    return yes;
+}
+
+// One output channel's coefficients as vectors, loaded once (byte stores could alias the map).
+struct ChannelVectors {
+    __m256 m0, m1, m2, offset, lo, hi;
+};
+
+__attribute__((target("avx2"))) inline ChannelVectors channel_vectors(const ChannelMap& m, int ch) {
+    return {_mm256_set1_ps(m.m[ch][0]), _mm256_set1_ps(m.m[ch][1]), _mm256_set1_ps(m.m[ch][2]),
+            _mm256_set1_ps(m.offset[ch]), _mm256_set1_ps(m.lo[ch]), _mm256_set1_ps(m.hi[ch])};
+}
+
+// One channel of 8 pixels, with the scalar code's operation order and rounding (truncating
+// v + 0.5 after the clamp; `bias` adds 128 for int8, whose bytes are then flipped by 0x80).
+__attribute__((target("avx2"))) inline __m256i channel_avx2(__m256 a, __m256 b, __m256 c, const ChannelVectors& m,
+                                                            __m256 bias) {
+    __m256 v = _mm256_add_ps(_mm256_mul_ps(m.m0, a), _mm256_mul_ps(m.m1, b));
+    v = _mm256_add_ps(_mm256_add_ps(v, _mm256_mul_ps(m.m2, c)), m.offset);
+    v = _mm256_min_ps(_mm256_max_ps(v, m.lo), m.hi);
+    return _mm256_cvttps_epi32(_mm256_add_ps(v, bias));
+}
+
+// Writes 1- or 3-channel bytes for a prefix of the pixels and returns its length.
+__attribute__((target("avx2"))) int convert_bytes_avx2(const float* in0, const float* in1, const float* in2, int n,
+                                                       int channels, const ChannelMap& m, bool is_signed,
+                                                       uint8_t* out) {
+    const __m256 bias = _mm256_set1_ps(is_signed ? 128.5f : 0.5f);
+    const __m256i flip = _mm256_set1_epi8(is_signed ? char(0x80) : 0);
+    const ChannelVectors c0 = channel_vectors(m, 0);
+    if (channels == 1) {
+        if (n < 8) return 0;
+        const __m256i gather_low = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+        for (int x = 0;; x += 8) {
+            if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
+            const __m256i v = channel_avx2(_mm256_loadu_ps(in0 + x), _mm256_loadu_ps(in1 + x),
+                                           _mm256_loadu_ps(in2 + x), c0, bias);
+            __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
+            bytes = _mm256_xor_si256(_mm256_permutevar8x32_epi32(bytes, gather_low), flip);
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(out + x), _mm256_castsi256_si128(bytes));
+            if (x + 8 == n) return n;
+        }
+    }
+    const ChannelVectors c1 = channel_vectors(m, 1), c2 = channel_vectors(m, 2);
+    // Per 128-bit lane: r0-3 g0-3 b0-3 b0-3 -> r0 g0 b0 r1 g1 b1 ... b3, then 4 spare bytes.
+    const __m256i interleave = _mm256_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15,
+                                                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15);
+    // Each step stores 28 bytes for 24: the 4 spare bytes are rewritten by the next step or the
+    // scalar tail, and x + 10 <= n keeps them inside this call's n * 3 bytes.
+    int x = 0;
+    for (; x + 10 <= n; x += 8) {
+        const __m256 a = _mm256_loadu_ps(in0 + x), b = _mm256_loadu_ps(in1 + x), c = _mm256_loadu_ps(in2 + x);
+        const __m256i r = channel_avx2(a, b, c, c0, bias), g = channel_avx2(a, b, c, c1, bias),
+                      bl = channel_avx2(a, b, c, c2, bias);
+        __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(r, g), _mm256_packs_epi32(bl, bl));
+        bytes = _mm256_xor_si256(_mm256_shuffle_epi8(bytes, interleave), flip);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 3 * x), _mm256_castsi256_si128(bytes));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 3 * x + 12), _mm256_extracti128_si256(bytes, 1));
+    }
+    return x;
+}
+#endif
+
+
+// The int8 bytes are the uint8 ones shifted by 128; both share the AVX2 kernel.
+int convert_bytes_prefix(const float* in0, const float* in1, const float* in2, int n, int channels,
+                         const ChannelMap& map, bool is_signed, uint8_t* out) {
+#ifdef SC_HAVE_AVX2_CONVERT
+    if (simd_enabled() && has_avx2()) return convert_bytes_avx2(in0, in1, in2, n, channels, map, is_signed, out);
+#endif
+    return 0;
 }
 
 SC_SIMD_CLONES
-void convert_i8(const float* in0, const float* in1, const float* in2, int n, int channels,
-                const ChannelMap& map, int8_t* out) {
+void convert_u8_from(const float* in0, const float* in1, const float* in2, int from, int n, int channels,
+                     const ChannelMap& map, uint8_t* out) {
     if (channels == 3)
-        convert<int8_t, 3, to_i8>(in0, in1, in2, n, map, out);
+        convert<uint8_t, 3, to_u8>(in0, in1, in2, from, n, map, out);
     else
-        convert<int8_t, 1, to_i8>(in0, in1, in2, n, map, out);
+        convert<uint8_t, 1, to_u8>(in0, in1, in2, from, n, map, out);
+}
+
+SC_SIMD_CLONES
+void convert_i8_from(const float* in0, const float* in1, const float* in2, int from, int n, int channels,
+                     const ChannelMap& map, int8_t* out) {
+    if (channels == 3)
+        convert<int8_t, 3, to_i8>(in0, in1, in2, from, n, map, out);
+    else
+        convert<int8_t, 1, to_i8>(in0, in1, in2, from, n, map, out);
+}
+
+}  // namespace
+
+void convert_u8(const float* in0, const float* in1, const float* in2, int n, int channels, const ChannelMap& map,
+                uint8_t* out) {
+    const int done = convert_bytes_prefix(in0, in1, in2, n, channels, map, false, out);
+    convert_u8_from(in0, in1, in2, done, n, channels, map, out);
+}
+
+void convert_i8(const float* in0, const float* in1, const float* in2, int n, int channels, const ChannelMap& map,
+                int8_t* out) {
+    const int done = convert_bytes_prefix(in0, in1, in2, n, channels, map, true, reinterpret_cast<uint8_t*>(out));
+    convert_i8_from(in0, in1, in2, done, n, channels, map, out);
 }
 
 SC_SIMD_CLONES
 void convert_f32(const float* in0, const float* in1, const float* in2, int n, int channels,
                  const ChannelMap& map, float* out) {
     if (channels == 3)
-        convert<float, 3, to_f32>(in0, in1, in2, n, map, out);
+        convert<float, 3, to_f32>(in0, in1, in2, 0, n, map, out);
     else
-        convert<float, 1, to_f32>(in0, in1, in2, n, map, out);
+        convert<float, 1, to_f32>(in0, in1, in2, 0, n, map, out);
 }
 
 }  // namespace sc

@@ -10,6 +10,7 @@
 
 #include "common/errors.h"
 #include "preprocess/colour.h"
+#include "preprocess/fixed_rows.h"
 #include "preprocess/frame_layout.h"
 #include "preprocess/kernels.h"
 #include "preprocess/plan.h"
@@ -33,12 +34,12 @@ struct PlaneUse {
 // Reused across calls on the same thread: no heap traffic once warmed up.
 struct Scratch {
     Taps x_luma, y_luma, x_chroma, y_chroma;
-    std::vector<float> blended[3];
+    std::vector<int16_t> row_weights[2];     // Q15 vertical weights: luma, chroma
+    std::vector<int32_t> tap_weights[2];     // Q14 horizontal weight pairs: luma, chroma
+    std::vector<int32_t> tap_first[3];       // per input channel
+    std::vector<int16_t> blended[3];         // per plane, Q6
     std::vector<float> samples[3];
     std::vector<const uint8_t*> rows;
-    // Bilinear fast path: byte offset and the two weights of each output column.
-    std::vector<int32_t> offsets[2];
-    std::vector<float> w0[2], w1[2];
 };
 
 thread_local Scratch scratch;
@@ -110,30 +111,32 @@ void convert_row(const float* const* in, int n, int channels, const ChannelMap& 
     }
 }
 
-bool two_taps(const Taps& t) { return t.width == 2; }
-
-void split_bilinear(const Taps& t, int step, std::vector<int32_t>& offsets, std::vector<float>& w0,
-                    std::vector<float>& w1) {
-    offsets.resize(size_t(t.count));
-    w0.resize(size_t(t.count));
-    w1.resize(size_t(t.count));
-    for (int x = 0; x < t.count; ++x) {
-        offsets[x] = int32_t(t.start[x]) * step;
-        w0[x] = t.weights[2 * size_t(x)];
-        w1[x] = t.weights[2 * size_t(x) + 1];
-    }
+int16_t to_fixed(float weight, int bits) {
+    const int one = 1 << bits;
+    const int v = int(weight * one + 0.5f);
+    return int16_t(v < one ? v : (bits == kRowWeightBits ? one - 1 : one));  // Q15 cannot hold 1.0
 }
 
-// Columns (a prefix: offsets grow) whose 4-byte load from offset + channel stays inside the row.
-int vector_columns(const std::vector<int32_t>& offsets, int channel_offset, int width_bytes) {
-    int n = int(offsets.size());
-    while (n > 0 && offsets[size_t(n) - 1] + channel_offset + 4 > width_bytes) --n;
-    return n;
+// Q14 horizontal weights of one axis as pairs, laid out [pair][x] for the gather kernel.
+void fix_tap_weights(const Taps& t, std::vector<int32_t>& pairs) {
+    const size_t n = size_t(t.count);
+    pairs.assign(size_t(t.width + 1) / 2 * n, 0);
+    for (size_t x = 0; x < n; ++x)
+        for (size_t j = 0; j < size_t(t.width); ++j) {
+            const int32_t w = uint16_t(to_fixed(t.weights[x * t.width + j], kTapWeightBits));
+            pairs[(j / 2) * n + x] |= (j & 1) ? w << 16 : w;
+        }
 }
 
-// Makes window starts relative to the first sample in use, so gathers index the blended row.
-void rebase(Taps& taps) {
-    for (int& s : taps.start) s -= taps.lowest;
+// Blended-row element of each output sample's first tap, for a channel at `offset` within samples of `step`.
+void fix_tap_first(const Taps& t, int step, int offset, std::vector<int32_t>& first) {
+    first.resize(size_t(t.count));
+    for (size_t x = 0; x < first.size(); ++x) first[x] = int32_t(t.start[x] - t.lowest) * step + offset;
+}
+
+void fix_vertical(const Taps& t, std::vector<int16_t>& weights) {
+    weights.resize(t.weights.size());
+    for (size_t i = 0; i < weights.size(); ++i) weights[i] = to_fixed(t.weights[i], kRowWeightBits);
 }
 
 }  // namespace
@@ -157,24 +160,30 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
         build_taps(s.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> 1, roi_x1 >> 1, true);
         build_taps(s.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> 1, roi_y1 >> 1, true);
     }
-    const bool fast = two_taps(s.x_luma) && two_taps(s.y_luma) &&
-                      (!any_chroma || (two_taps(s.x_chroma) && two_taps(s.y_chroma)));
-    if (fast) {
-        split_bilinear(s.x_luma, planes[0].step, s.offsets[0], s.w0[0], s.w1[0]);
-        if (any_chroma) split_bilinear(s.x_chroma, planes[1].step, s.offsets[1], s.w0[1], s.w1[1]);
+    const Taps* x_taps[2] = {&s.x_luma, &s.x_chroma};
+    const Taps* y_taps[2] = {&s.y_luma, &s.y_chroma};
+    for (int axis = 0; axis < (any_chroma ? 2 : 1); ++axis) {
+        fix_vertical(*y_taps[axis], s.row_weights[axis]);
+        fix_tap_weights(*x_taps[axis], s.tap_weights[axis]);
     }
-    rebase(s.x_luma);
-    if (any_chroma) rebase(s.x_chroma);
-    int vector_n[3] = {0, 0, 0};
-    if (fast)
-        for (int c = 0; c < n_in; ++c) {
-            const int p = channels[c].plane, axis = planes[p].chroma ? 1 : 0;
-            vector_n[c] = vector_columns(s.offsets[axis], channels[c].offset, frame.planes[p].width_bytes);
-        }
+    FixedTaps fixed[3];
+    for (int c = 0; c < n_in; ++c) {
+        const int p = channels[c].plane, axis = planes[p].chroma ? 1 : 0;
+        const Taps& x = *x_taps[axis];
+        fix_tap_first(x, planes[p].step, channels[c].offset, s.tap_first[c]);
+        fixed[c].count = x.count;
+        fixed[c].pairs = (x.width + 1) / 2;
+        fixed[c].step = planes[p].step;
+        fixed[c].index = s.tap_first[c].data();
+        fixed[c].weights = s.tap_weights[axis].data();
+    }
+    size_t span[3] = {0, 0, 0};  // bytes of each source row the taps touch
     for (int p = 0; p < 3; ++p) {
         if (!planes[p].used) continue;
-        const Taps& x = planes[p].chroma ? s.x_chroma : s.x_luma;
-        s.blended[p].resize(size_t(x.highest - x.lowest + 1) * planes[p].step);
+        const Taps& x = *x_taps[planes[p].chroma ? 1 : 0];
+        span[p] = size_t(x.highest - x.lowest + 1) * planes[p].step;
+        // Padding past the span: gathers load 32 bits one tap beyond the last (zero-weight) tap.
+        s.blended[p].assign(span[p] + 2 * size_t(planes[p].step) + 16, 0);
     }
     for (int c = 0; c < n_in; ++c) s.samples[c].resize(size_t(plan.dst_w));
     s.rows.resize(size_t(std::max(s.y_luma.width, any_chroma ? s.y_chroma.width : 0)));
@@ -192,34 +201,22 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
             fill_pad(row, out.dtype, row_elems, map.pad);
             continue;
         }
-        if (fast) {
-            for (int c = 0; c < n_in; ++c) {
-                const int p = channels[c].plane, axis = planes[p].chroma ? 1 : 0;
-                const Taps& v = planes[p].chroma ? s.y_chroma : s.y_luma;
-                const Plane& plane = frame.planes[p];
-                const uint8_t* r0 = plane.data + std::ptrdiff_t(v.start[i]) * plane.stride + channels[c].offset;
-                bilinear_samples(r0, r0 + plane.stride, v.weights[2 * size_t(i)], v.weights[2 * size_t(i) + 1],
-                                 s.offsets[axis].data(), s.w0[axis].data(), s.w1[axis].data(), planes[p].step,
-                                 plan.dst_w, vector_n[c], s.samples[c].data());
-            }
-        }
-        for (int p = 0; p < 3 && !fast; ++p) {
+        for (int p = 0; p < 3; ++p) {
             if (!planes[p].used) continue;
-            const Taps& x = planes[p].chroma ? s.x_chroma : s.x_luma;
-            const Taps& v = planes[p].chroma ? s.y_chroma : s.y_luma;
+            const int axis = planes[p].chroma ? 1 : 0;
+            const Taps& x = *x_taps[axis];
+            const Taps& v = *y_taps[axis];
             const Plane& plane = frame.planes[p];
+            // Rows v.start[i] .. + v.width - 1 and bytes lowest*step .. + span lie inside the plane
+            // (build_taps keeps every window inside the ROI, which check_frame proved readable).
             const std::ptrdiff_t first_byte = std::ptrdiff_t(x.lowest) * planes[p].step;
             for (int k = 0; k < v.width; ++k)
                 s.rows[k] = plane.data + std::ptrdiff_t(v.start[i] + k) * plane.stride + first_byte;
-            blend_rows(s.rows.data(), &v.weights[size_t(i) * v.width], v.width, int(s.blended[p].size()),
-                       s.blended[p].data());
+            blend_rows_q6(s.rows.data(), &s.row_weights[axis][size_t(i) * v.width], v.width, span[p],
+                          s.blended[p].data());
         }
-        for (int c = 0; c < n_in && !fast; ++c) {
-            const PlaneUse& use = planes[channels[c].plane];
-            const Taps& x = use.chroma ? s.x_chroma : s.x_luma;
-            gather_taps(s.blended[channels[c].plane].data() + channels[c].offset, use.step, x.start.data(),
-                        x.weights.data(), x.width, plan.dst_w, s.samples[c].data());
-        }
+        for (int c = 0; c < n_in; ++c)
+            gather_taps_q6(s.blended[channels[c].plane].data(), fixed[c], s.samples[c].data());
         const size_t left = size_t(plan.dst_x) * out.channels;
         const size_t right = size_t(out.width - plan.dst_x - plan.dst_w) * out.channels;
         if (left) fill_pad(row, out.dtype, left, map.pad);

@@ -1,0 +1,142 @@
+#include "preprocess/fixed_rows.h"
+
+#include <atomic>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SC_HAVE_AVX2_KERNELS 1
+#endif
+
+namespace sc {
+
+namespace {
+
+constexpr float kPixelPerUnit = 1.0f / float(1 << (kSampleBits + kTapWeightBits));
+
+std::atomic<bool> simd_allowed{true};
+
+inline int16_t mulhrs(int a, int b) { return int16_t((a * b + (1 << 14)) >> 15); }
+
+void blend_scalar(const uint8_t* const* rows, const int16_t* weights, int k, size_t from, size_t n, int16_t* out) {
+    for (size_t i = from; i < n; ++i) {
+        int sum = 0;
+        for (int r = 0; r < k; ++r) sum += mulhrs(rows[r][i] << kSampleBits, weights[r]);
+        out[i] = int16_t(sum);
+    }
+}
+
+void gather_scalar(const int16_t* src, const FixedTaps& t, int from, float* out) {
+    const size_t n = size_t(t.count), width = size_t(2 * t.pairs);
+    for (size_t x = size_t(from); x < n; ++x) {
+        const int16_t* p = src + t.index[x];
+        int32_t sum = 0;
+        for (size_t j = 0; j < width; ++j) {
+            const int32_t pair = t.weights[(j / 2) * n + x];
+            const int32_t w = (j & 1) ? (pair >> 16) : int16_t(pair & 0xFFFF);
+            sum += w * p[j * size_t(t.step)];
+        }
+        out[x] = float(sum) * kPixelPerUnit;
+    }
+}
+
+#ifdef SC_HAVE_AVX2_KERNELS
+bool has_avx2() {
+    static const bool yes = __builtin_cpu_supports("avx2");
+    return yes;
+}
+
+__attribute__((target("avx2"))) inline __m256i q6_avx2(const uint8_t* row, size_t i) {
+    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i)));
+    return _mm256_slli_epi16(v, kSampleBits);
+}
+
+__attribute__((target("avx2"))) inline __m256i blend16_avx2(const uint8_t* const* rows, const int16_t* weights,
+                                                             int k, size_t i) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int r = 0; r < k; ++r)
+        acc = _mm256_add_epi16(acc, _mm256_mulhrs_epi16(q6_avx2(rows[r], i), _mm256_set1_epi16(weights[r])));
+    return acc;
+}
+
+// Returns how many leading samples it wrote (all of them when n >= 16: the last step overlaps the
+// previous one instead of leaving a scalar tail, and never reads before rows[r] or past rows[r] + n).
+__attribute__((target("avx2"))) size_t blend_avx2(const uint8_t* const* rows, const int16_t* weights, int k, size_t n,
+                                                  int16_t* out) {
+    if (n < 16) return 0;
+    if (k == 2) {
+        const uint8_t *a = rows[0], *b = rows[1];
+        const __m256i wa = _mm256_set1_epi16(weights[0]), wb = _mm256_set1_epi16(weights[1]);
+        for (size_t i = 0;; i += 16) {
+            if (i + 16 > n) i = n - 16;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                                _mm256_add_epi16(_mm256_mulhrs_epi16(q6_avx2(a, i), wa), _mm256_mulhrs_epi16(q6_avx2(b, i), wb)));
+            if (i + 16 == n) return n;
+        }
+    }
+    // Any k: the first row writes, the others add (out stays in L1 between passes), then the last
+    // partial step is recomputed whole, overlapping the previous one.
+    const size_t full = n & ~size_t(15);
+    for (int r = 0; r < k; ++r) {
+        if (r > 0 && weights[r] == 0) continue;
+        const uint8_t* row = rows[r];
+        const __m256i w = _mm256_set1_epi16(weights[r]);
+        for (size_t i = 0; i < full; i += 16) {
+            __m256i* dst = reinterpret_cast<__m256i*>(out + i);
+            const __m256i term = _mm256_mulhrs_epi16(q6_avx2(row, i), w);
+            _mm256_storeu_si256(dst, r == 0 ? term : _mm256_add_epi16(_mm256_loadu_si256(dst), term));
+        }
+    }
+    if (full < n) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n - 16), blend16_avx2(rows, weights, k, n - 16));
+    return n;
+}
+
+__attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedTaps& t, float* out) {
+    const int n = t.count;
+    const __m256 unit = _mm256_set1_ps(kPixelPerUnit);
+    const int* base = reinterpret_cast<const int*>(src);
+    if (n < 8) return 0;
+    for (int x = 0;; x += 8) {
+        if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
+        const __m256i idx = _mm256_loadu_si256((const __m256i*)(t.index + x));
+        __m256i acc = _mm256_setzero_si256();
+        for (int q = 0; q < t.pairs; ++q) {
+            const __m256i w = _mm256_loadu_si256((const __m256i*)(t.weights + size_t(q) * n + x));
+            __m256i taps;
+            if (t.step == 1) {  // both taps in one 32-bit load
+                taps = _mm256_i32gather_epi32(base, _mm256_add_epi32(idx, _mm256_set1_epi32(2 * q)), 2);
+            } else {
+                const __m256i first = _mm256_add_epi32(idx, _mm256_set1_epi32(2 * q * t.step));
+                const __m256i lo = _mm256_i32gather_epi32(base, first, 2);
+                const __m256i hi = _mm256_i32gather_epi32(base, _mm256_add_epi32(first, _mm256_set1_epi32(t.step)), 2);
+                taps = _mm256_blend_epi16(lo, _mm256_slli_epi32(hi, 16), 0xAA);
+            }
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(taps, w));
+        }
+        _mm256_storeu_ps(out + x, _mm256_mul_ps(_mm256_cvtepi32_ps(acc), unit));
+        if (x + 8 == n) return n;
+    }
+}
+#endif
+
+}  // namespace
+
+void blend_rows_q6(const uint8_t* const* rows, const int16_t* weights, int k, size_t n, int16_t* out) {
+    size_t done = 0;
+#ifdef SC_HAVE_AVX2_KERNELS
+    if (simd_enabled() && has_avx2()) done = blend_avx2(rows, weights, k, n, out);
+#endif
+    blend_scalar(rows, weights, k, done, n, out);
+}
+
+void gather_taps_q6(const int16_t* src, const FixedTaps& taps, float* out) {
+    int done = 0;
+#ifdef SC_HAVE_AVX2_KERNELS
+    if (simd_enabled() && has_avx2()) done = gather_avx2(src, taps, out);
+#endif
+    gather_scalar(src, taps, done, out);
+}
+
+void set_simd_enabled(bool enabled) { simd_allowed.store(enabled, std::memory_order_relaxed); }
+bool simd_enabled() { return simd_allowed.load(std::memory_order_relaxed); }
+
+}  // namespace sc
