@@ -107,6 +107,7 @@ def build_device(
             for info, (_, _, offset, nbytes) in zip(outputs, layout)
         ],
         keepalive=keepalive,
+        prefetch=kind != "cpu",
     )
     return BuiltDevice(native, name, kind, inputs, outputs)
 

@@ -1,5 +1,6 @@
 // The simulated edgetpu-custom-op. It ignores the compiled Edge TPU program in the custom options
-// and, after sleeping the configured latency, writes a deterministic function of the input:
+// and writes a deterministic function of the input, then sleeps until the configured latency
+// has passed since the invoke began:
 //   s = sum of every byte of every input tensor of the node
 //   output 0 (uint8 or int8, n elements): element j = peak if j == s % n else (s + j) % 64,
 //            peak being 255 for uint8 and 127 for int8, so argmax(output 0) == s % n
@@ -31,16 +32,19 @@ std::string bound_device(TfLiteContext* context) {
     return path;
 }
 
-void sleep_ms(double ms) {
-    if (ms <= 0.0) return;
+timespec deadline_after_ms(double ms) {
+    timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    long long ns = deadline.tv_nsec + static_cast<long long>(ms > 0.0 ? ms * 1e6 : 0.0);
+    deadline.tv_sec += static_cast<time_t>(ns / 1000000000LL);
+    deadline.tv_nsec = static_cast<long>(ns % 1000000000LL);
+    return deadline;
+}
+
+void sleep_until(const timespec& deadline) {
     // Linux's default 50 us timer slack would add ~2% to a 2.6 ms invoke; a TPU has no slack.
     thread_local bool slack_set = (prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL), true);
     (void)slack_set;
-    timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    long long ns = deadline.tv_nsec + static_cast<long long>(ms * 1e6);
-    deadline.tv_sec += static_cast<time_t>(ns / 1000000000LL);
-    deadline.tv_nsec = static_cast<long>(ns % 1000000000LL);
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr) == EINTR) {
     }
 }
@@ -61,6 +65,7 @@ TfLiteStatus prepare(TfLiteContext* context, TfLiteNode* node) {
 }
 
 TfLiteStatus invoke(TfLiteContext* context, TfLiteNode* node) {
+    // The latency counts from the start, as on a TPU whose work overlaps its transfers.
     std::string path = bound_device(context);
     if (path.empty()) return kTfLiteError;
     double latency_ms;
@@ -84,7 +89,7 @@ TfLiteStatus invoke(TfLiteContext* context, TfLiteNode* node) {
         if (it->second.fail_after > 0) --it->second.fail_after;
         latency_ms = s.latency_ms;
     }
-    sleep_ms(latency_ms);  // sleeps, so the host CPU stays idle like with a real accelerator
+    const timespec deadline = deadline_after_ms(latency_ms);
 
     uint64_t sum = 0;
     for (int i = 0; i < node->inputs->size; ++i) {
@@ -107,6 +112,7 @@ TfLiteStatus invoke(TfLiteContext* context, TfLiteNode* node) {
             for (size_t j = 0; j < out.bytes; ++j) bytes[j] = static_cast<uint8_t>((sum + 17 * k + j) % 256);
         }
     }
+    sleep_until(deadline);  // sleeps, so the host CPU stays idle like with a real accelerator
     {
         auto& s = state();
         std::lock_guard<std::mutex> lock(s.mutex);

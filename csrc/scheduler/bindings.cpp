@@ -167,7 +167,7 @@ void bind_engine(py::module_& m) {
                          std::uintptr_t input_ptr, int height, int width, int channels,
                          const std::string& dtype, float scale, int zero_point, std::size_t input_bytes,
                          std::vector<std::tuple<std::uintptr_t, std::size_t, std::size_t>> outputs,
-                         py::list keepalive) {
+                         py::list keepalive, bool prefetch) {
                  TensorDesc input;
                  input.data = reinterpret_cast<void*>(input_ptr);
                  input.height = height;
@@ -182,12 +182,12 @@ void bind_engine(py::module_& m) {
                      slots.push_back({reinterpret_cast<const void*>(ptr), bytes, offset});
                  }
                  return std::make_shared<Device>(std::move(name), interpreter, std::move(owner), input,
-                                                 std::move(slots), std::move(keepalive));
+                                                 std::move(slots), std::move(keepalive), prefetch);
              }),
              py::arg("name"), py::arg("interpreter"), py::arg("owner"), py::arg("input_ptr"),
              py::arg("height"), py::arg("width"), py::arg("channels"), py::arg("dtype"),
              py::arg("scale"), py::arg("zero_point"), py::arg("input_bytes"), py::arg("outputs"),
-             py::arg("keepalive"))
+             py::arg("keepalive"), py::arg("prefetch") = false)
         .def_property_readonly("name", &Device::name)
         .def("invoke", [](Device& d) {
             py::gil_scoped_release release;

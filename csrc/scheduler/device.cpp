@@ -6,13 +6,15 @@
 namespace sc {
 
 Device::Device(std::string name, std::uintptr_t interpreter, pybind11::object owner,
-               TensorDesc input, std::vector<OutputSlot> outputs, pybind11::list keepalive)
+               TensorDesc input, std::vector<OutputSlot> outputs, pybind11::list keepalive,
+               bool prefetch)
     : name_(std::move(name)),
       interpreter_(reinterpret_cast<void*>(interpreter)),
       owner_(std::move(owner)),
       input_(input),
       outputs_(std::move(outputs)),
-      keepalive_(std::move(keepalive)) {
+      keepalive_(std::move(keepalive)),
+      prefetch_(prefetch) {
     if (!interpreter_) throw ModelError("device " + name_ + ": null interpreter handle");
     if (!input_.data) throw ModelError("device " + name_ + ": input tensor is not allocated");
 }

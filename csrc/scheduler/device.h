@@ -22,7 +22,8 @@ public:
     // `owner` keeps the Python interpreter alive; `keepalive` (delegates, TPU contexts)
     // is released after it, in order, because the interpreter refers to them.
     Device(std::string name, std::uintptr_t interpreter, pybind11::object owner,
-           TensorDesc input, std::vector<OutputSlot> outputs, pybind11::list keepalive);
+           TensorDesc input, std::vector<OutputSlot> outputs, pybind11::list keepalive,
+           bool prefetch);
     ~Device();  // called with the GIL held
     Device(const Device&) = delete;
     Device& operator=(const Device&) = delete;
@@ -31,6 +32,8 @@ public:
     const TensorDesc& input() const { return input_; }
     const std::vector<OutputSlot>& outputs() const { return outputs_; }
     std::size_t output_bytes() const;
+    // Accelerators leave the host idle during invoke: the next frame is preprocessed then.
+    bool prefetch() const { return prefetch_; }
 
     // Worker thread only, without the GIL. Throws InferenceError.
     void invoke();
@@ -46,6 +49,7 @@ private:
     TensorDesc input_;
     std::vector<OutputSlot> outputs_;
     pybind11::list keepalive_;
+    bool prefetch_;
 };
 
 }  // namespace sc

@@ -27,6 +27,8 @@ struct Job {
     std::shared_ptr<uint8_t> outputs;
     int64_t queue_ns = 0, preprocess_ns = 0, invoke_ns = 0, total_ns = 0;
     std::exception_ptr error;
+    bool device_failed = false;  // the invoke failed (not the frame's preprocessing)
+    int staging_slot = -1;       // prefetching lanes: where this frame was preprocessed
 };
 
 }  // namespace sc

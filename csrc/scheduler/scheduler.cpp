@@ -44,6 +44,13 @@ Scheduler::Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t d
         block_bytes = std::max(block_bytes, d->output_bytes());
         auto lane = std::make_unique<Lane>();
         lane->name = d->name();
+        lane->prefetch = d->prefetch();
+        if (lane->prefetch) {
+            for (int slot = 0; slot < 2; ++slot) {
+                lane->staging.emplace_back(new uint8_t[d->input().bytes]);
+                lane->free_slots.push_back(slot);
+            }
+        }
         lane->device = std::move(d);
         lanes_.push_back(std::move(lane));
     }
@@ -66,6 +73,10 @@ void Scheduler::start() {
     for (std::size_t i = 0; i < lanes_.size(); ++i) {
         ++running_workers_;
         lanes_[i]->thread = std::thread([this, i] { worker(i); });
+        if (lanes_[i]->prefetch) {
+            ++running_workers_;
+            lanes_[i]->prep_thread = std::thread([this, i] { prep_worker(i); });
+        }
     }
 }
 
@@ -94,7 +105,7 @@ void Scheduler::enqueue_locked(std::size_t index, std::unique_ptr<Job> job) {
     job->device = static_cast<int>(index);
     ++lane.inflight;
     lane.queue.push_back(std::move(job));
-    lane.cv.notify_one();
+    lane.cv.notify_all();  // the prefetch and invoke threads share it
 }
 
 void Scheduler::submit(std::unique_ptr<Job> job) {
@@ -114,23 +125,30 @@ void Scheduler::worker(std::size_t index) {
     std::string thread_name = "sc-" + lane.name;
     pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
     lower_thread_priority(worker_nice_);
+    std::deque<std::unique_ptr<Job>>& source = lane.prefetch ? lane.ready : lane.queue;
     for (;;) {
         std::unique_ptr<Job> job;
         Device* device;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            lane.cv.wait(lock, [&] { return closing_ || !lane.queue.empty(); });
+            lane.cv.wait(lock, [&] { return closing_ || !source.empty(); });
             if (closing_) break;
-            job = std::move(lane.queue.front());
-            lane.queue.pop_front();
+            job = std::move(source.front());
+            source.pop_front();
             device = lane.device.get();  // stable while `running`: retire_device waits for it
             lane.running = true;
         }
-        run(*device, *job);
+        const uint8_t* staged = job->staging_slot >= 0 ? lane.staging[job->staging_slot].get() : nullptr;
+        run(*device, *job, staged);
         std::lock_guard<std::mutex> lock(mutex_);
+        if (job->staging_slot >= 0) {
+            lane.free_slots.push_back(job->staging_slot);
+            job->staging_slot = -1;
+            lane.cv.notify_all();
+        }
         lane.running = false;
         --lane.inflight;
-        if (job->error && failover_ && !closing_) {
+        if (job->device_failed && failover_ && !closing_) {
             lane.healthy = false;
             if (job->attempts + 1 < kMaxAttempts) {
                 evacuate_locked(index, std::move(job));
@@ -145,10 +163,58 @@ void Scheduler::worker(std::size_t index) {
     exited_cv_.notify_all();
 }
 
+void Scheduler::prep_worker(std::size_t index) {
+    Lane& lane = *lanes_[index];
+    std::string thread_name = "sc-" + lane.name + "-prep";
+    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+    lower_thread_priority(worker_nice_);
+    for (;;) {
+        std::unique_ptr<Job> job;
+        TensorDesc staging;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            lane.cv.wait(lock, [&] {
+                return closing_ || (!lane.queue.empty() && !lane.free_slots.empty() && lane.device);
+            });
+            if (closing_) break;
+            job = std::move(lane.queue.front());
+            lane.queue.pop_front();
+            job->staging_slot = lane.free_slots.back();
+            lane.free_slots.pop_back();
+            staging = lane.device->input();
+            staging.data = lane.staging[job->staging_slot].get();
+            lane.prepping = true;
+        }
+        Clock::time_point start = Clock::now();
+        job->queue_ns = elapsed_ns(job->submitted, start);
+        try {
+            job->geometry = preprocess(job->frame, staging, job->params);
+        } catch (...) {
+            job->error = std::current_exception();
+        }
+        job->preprocess_ns = elapsed_ns(start, Clock::now());
+        std::lock_guard<std::mutex> lock(mutex_);
+        lane.prepping = false;
+        lane.ready.push_back(std::move(job));
+        if (!lane.healthy && !closing_) evacuate_locked(index, nullptr);  // failed meanwhile
+        lane.cv.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    --running_workers_;
+    exited_cv_.notify_all();
+}
+
 void Scheduler::evacuate_locked(std::size_t index, std::unique_ptr<Job> failed) {
     Lane& lane = *lanes_[index];
     std::deque<std::unique_ptr<Job>> stranded;
     stranded.swap(lane.queue);
+    for (auto& ready : lane.ready) {
+        lane.free_slots.push_back(ready->staging_slot);
+        ready->staging_slot = -1;
+        ready->error = nullptr;  // a preprocess error will simply recur on the next device
+        stranded.push_back(std::move(ready));
+    }
+    lane.ready.clear();
     lane.inflight -= stranded.size();
     if (failed) stranded.push_front(std::move(failed));
     while (!stranded.empty()) {
@@ -163,33 +229,49 @@ void Scheduler::evacuate_locked(std::size_t index, std::unique_ptr<Job> failed) 
             complete(std::move(job));
             continue;
         }
-        if (job->error) {  // it ran and failed here; a queued frame never ran, so is no retry
+        if (job->device_failed) {  // it ran and failed here; a queued frame never ran, so is no retry
             ++lane.retried;
             ++job->attempts;
             job->error = nullptr;
+            job->device_failed = false;
             job->outputs.reset();
         }
         enqueue_locked(other, std::move(job));
     }
 }
 
-void Scheduler::run(Device& device, Job& job) {
+void Scheduler::run(Device& device, Job& job, const uint8_t* staged) {
     Clock::time_point start = Clock::now();
-    job.queue_ns = elapsed_ns(job.submitted, start);
+    if (!staged) job.queue_ns = elapsed_ns(job.submitted, start);
+    if (job.error) {  // its preprocessing failed on the prefetch thread
+        job.total_ns = elapsed_ns(job.submitted, start);
+        return;
+    }
     try {
-        job.geometry = preprocess(job.frame, device.input(), job.params);
-        Clock::time_point preprocessed = Clock::now();
+        if (staged) {
+            std::memcpy(device.input().data, staged, device.input().bytes);
+        } else {
+            job.geometry = preprocess(job.frame, device.input(), job.params);
+        }
+    } catch (...) {
+        job.error = std::current_exception();
+        job.total_ns = elapsed_ns(job.submitted, Clock::now());
+        return;
+    }
+    Clock::time_point preprocessed = Clock::now();
+    if (!staged) job.preprocess_ns = elapsed_ns(start, preprocessed);
+    try {
         device.invoke();
         Clock::time_point invoked = Clock::now();
         job.outputs = pool_->acquire();
         for (const OutputSlot& slot : device.outputs()) {
             std::memcpy(job.outputs.get() + slot.offset, slot.data, slot.bytes);
         }
-        job.preprocess_ns = elapsed_ns(start, preprocessed);
         job.invoke_ns = elapsed_ns(preprocessed, invoked);
         device.frames.fetch_add(1, std::memory_order_relaxed);
     } catch (...) {
         job.error = std::current_exception();
+        job.device_failed = true;
         device.errors.fetch_add(1, std::memory_order_relaxed);
     }
     Clock::time_point end = Clock::now();
@@ -223,6 +305,8 @@ bool Scheduler::close(double timeout_seconds) {
     if (!closing_) {
         closing_ = true;
         for (auto& lane : lanes_) {
+            for (auto& ready : lane->ready) lane->queue.push_back(std::move(ready));
+            lane->ready.clear();
             while (!lane->queue.empty()) {
                 std::unique_ptr<Job> job = std::move(lane->queue.front());
                 lane->queue.pop_front();
@@ -243,6 +327,7 @@ bool Scheduler::close(double timeout_seconds) {
     lock.unlock();
     for (auto& lane : lanes_) {
         if (lane->thread.joinable()) lane->thread.join();
+        if (lane->prep_thread.joinable()) lane->prep_thread.join();
     }
     return true;
 }
@@ -270,7 +355,7 @@ std::shared_ptr<Device> Scheduler::retire_device(std::size_t device) {
     std::lock_guard<std::mutex> lock(mutex_);
     Lane& lane = *lanes_.at(device);
     if (lane.healthy) throw DeviceError("device " + lane.name + " is healthy; it cannot be retired");
-    if (lane.running || !lane.queue.empty()) return nullptr;
+    if (lane.running || lane.prepping || !lane.queue.empty() || !lane.ready.empty()) return nullptr;
     return std::move(lane.device);
 }
 
@@ -280,6 +365,7 @@ void Scheduler::install_device(std::size_t device, std::shared_ptr<Device> repla
     if (lane.healthy || lane.device) throw DeviceError("device " + lane.name + " is in use; retire it first");
     lane.device = std::move(replacement);
     lane.healthy = true;
+    lane.cv.notify_all();
 }
 
 }  // namespace sc

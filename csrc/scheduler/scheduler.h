@@ -61,13 +61,21 @@ private:
         std::condition_variable cv;
         std::size_t inflight = 0;
         bool healthy = true;
-        bool running = false;
+        bool running = false;    // the invoke thread is working on a frame
+        bool prefetch = false;   // a second thread preprocesses into staging buffers
+        bool prepping = false;   // ... and is working on one now
+        std::deque<std::unique_ptr<Job>> ready;  // preprocessed, waiting for the invoke thread
+        std::vector<std::unique_ptr<uint8_t[]>> staging;
+        std::vector<int> free_slots;
+        std::thread prep_thread;
         uint64_t retried = 0;
         std::thread thread;
     };
 
     void worker(std::size_t index);
-    void run(Device& device, Job& job);
+    void prep_worker(std::size_t index);
+    // Preprocess (unless already done into staging) + invoke + output copy.
+    void run(Device& device, Job& job, const uint8_t* staged);
     // Returns the lane index chosen; caller holds mutex_.
     std::size_t choose_lane_locked(int exclude);
     void enqueue_locked(std::size_t lane, std::unique_ptr<Job> job);
