@@ -51,7 +51,8 @@ class Pipeline:
     its results (``p.results()`` or ``stream.results()``): nothing of a file is lost; set it
     False to keep only ``stream.latest`` when nobody reads. ``buffer`` bounds each reader's
     queue. ``decoder_threads`` is the total of codec threads shared by the PyAV sources
-    (default: the cores).
+    (default: the cores); source threads run ``decoder_nice`` steps below the event loop's
+    priority, as the engine's workers do, so that the loop stays responsive.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class Pipeline:
         live_queue: int = 2,
         max_inflight: Optional[int] = None,
         decoder_threads: Optional[int] = None,
+        decoder_nice: int = 5,
         monitor_loop: bool = True,
         **engine_options: Any,
     ) -> None:
@@ -88,6 +90,7 @@ class Pipeline:
         self.live_queue = live_queue
         self._max_inflight = max_inflight
         self._decoder_threads = decoder_threads or default_cpu_count()
+        self.decoder_nice = decoder_nice
         self._streams: Dict[str, Stream] = {}
         self._subscribers: List["asyncio.Queue[Optional[StreamResult]]"] = []
         self._subscription: Optional[asyncio.Event] = None

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from .errors import InferenceError, SourceError, StreamcoreError
 from .records import StreamResult
@@ -89,6 +90,7 @@ class Stream:
         self._latency = Samples()
         self._invoke = Samples(256)
         self._thread: Optional[threading.Thread] = None
+        self._starting: "Optional[asyncio.Future[None]]" = None
         self._tasks: List["asyncio.Task[Any]"] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -105,9 +107,12 @@ class Stream:
             self._thread = threading.Thread(
                 target=self._run_source, name=f"sc-decode-{self.name}"[:63], daemon=True
             )
-            self._thread.start()
+            # Thread.start() waits until the thread runs, which can take a GIL switch
+            # interval or more while other decoders are busy: let an executor thread wait.
+            self._starting = loop.run_in_executor(None, self._thread.start)
 
     def _run_source(self) -> None:
+        _lower_priority(self._pipeline.decoder_nice)
         source = self._source
         assert not isinstance(source, AsyncIterableSource)
         try:
@@ -140,6 +145,8 @@ class Stream:
         self._inbox.clear()
         if not self._finished.is_set():
             self._finish(StreamResult(self.name, "end", index=self.frames), block=False)
+        if self._starting is not None:
+            await self._starting
         thread = self._thread
         if thread is not None and thread.is_alive():
             await self._loop.run_in_executor(None, thread.join, timeout)
@@ -334,6 +341,9 @@ class _SourceSink:
     def __init__(self, stream: Stream) -> None:
         self._stream = stream
         self.stopping = threading.Event()
+        # Calls queue here; the loop is woken once per batch, not once per call.
+        self._lock = threading.Lock()
+        self._batch: List[Tuple[Callable[[Any], None], Any]] = []
 
     def frame(self, item: SourceFrame) -> bool:
         if self._stream._window is not None and not self._stream._window.acquire_blocking(self.stopping):
@@ -343,7 +353,7 @@ class _SourceSink:
     async def frame_async(self, item: SourceFrame) -> bool:
         if self._stream._window is not None and not await self._stream._window.acquire(self.stopping):
             return False
-        self._stream._on_frame(item)
+        self._post(self._stream._on_frame, item)
         await asyncio.sleep(0)  # let the dispatcher run between frames of a fast iterator
         return not self.stopping.is_set()
 
@@ -362,13 +372,35 @@ class _SourceSink:
     def end(self, error: Optional[StreamcoreError]) -> None:
         self._post(self._stream._on_end, error)
 
-    def _post(self, callback: Any, arg: Any) -> bool:
-        try:
-            self._stream._loop.call_soon_threadsafe(callback, arg)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            self.stopping.set()
-            return False
+    def _post(self, callback: Callable[[Any], None], arg: Any) -> bool:
+        with self._lock:
+            self._batch.append((callback, arg))
+            wake = len(self._batch) == 1
+        if wake:
+            try:
+                self._stream._loop.call_soon_threadsafe(self._run_batch)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                self.stopping.set()
+                return False
         return not self.stopping.is_set()
+
+    def _run_batch(self) -> None:
+        with self._lock:
+            batch, self._batch = self._batch, []
+        for callback, arg in batch:
+            callback(arg)
+
+
+def _lower_priority(steps: int) -> None:
+    """Runs this thread `steps` nice levels below the event loop's, so a busy decoder never
+    delays the loop's wake-ups (Linux: per-thread nice)."""
+    if steps <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+    except OSError:
+        pass
 
 
 def _round(value: Optional[float]) -> Optional[float]:
