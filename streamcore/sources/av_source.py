@@ -112,21 +112,22 @@ class AvSource:
         if scheme(self.location) in ("rtsp", "rtsps"):
             options.setdefault("rtsp_transport", "tcp")
         timeout = (self.live_options.open_timeout, self.live_options.stall_timeout) if self.live else None
+        started = time.monotonic()
         try:
             container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout)
         except av.error.FileNotFoundError:
             raise SourceNotFoundError(f"{self.name}: no such file {self.url}; check the path") from None
-        except (av.error.ExitError, av.error.TimeoutError):
-            raise SourceTimeoutError(
-                f"{self.name}: {self.url} did not answer within {self.live_options.open_timeout:g}s; "
-                "check that the camera or server is up and reachable (open_timeout=)"
-            ) from None
-        except av.error.InvalidDataError:
-            raise UnsupportedSourceError(
-                f"{self.name}: {self.url} is not a video FFmpeg can read (empty, truncated before its "
-                "header, or not a media file)"
-            ) from None
-        except (av.error.FFmpegError, OSError) as e:
+        except av.error.FFmpegError as e:
+            # An interrupted open surfaces as whatever the demuxer made of it (EXIT, EOF,
+            # invalid data): the clock tells a timeout apart.
+            timed_out = self.live and time.monotonic() - started >= 0.9 * self.live_options.open_timeout
+            if timed_out or isinstance(e, (av.error.ExitError, av.error.TimeoutError)):
+                raise SourceTimeoutError(
+                    f"{self.name}: {self.url} did not answer within {self.live_options.open_timeout:g}s; "
+                    "check that the camera or server is up and reachable (open_timeout=)"
+                ) from None
+            raise self._open_error(e) from None
+        except OSError as e:
             raise SourceError(f"{self.name}: cannot open {self.url}: {redact(str(e))}") from None
         try:
             self._configure(container)
@@ -134,6 +135,14 @@ class AvSource:
             container.close()
             raise
         return container
+
+    def _open_error(self, e: Exception) -> SourceError:
+        if isinstance(e, av.error.InvalidDataError):
+            return UnsupportedSourceError(
+                f"{self.name}: {self.url} is not a video FFmpeg can read (empty, truncated before its "
+                "header, or not a media file)"
+            )
+        return SourceError(f"{self.name}: cannot open {self.url}: {redact(str(e))}")
 
     def _configure(self, container: Any) -> None:
         if not container.streams.video:

@@ -10,8 +10,10 @@ __all__ = ["redact", "source_kind", "LIVE_SCHEMES"]
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s]*@")
-_SECRET_PARAMS = re.compile(r"([?&;](?:user|username|password|passwd|pwd|pass|token|auth|key|secret|apikey)=)[^&;#\s]*",
-                            re.IGNORECASE)
+_SECRET_PARAMS = re.compile(
+    r"([?&;](?:user|username|password|passwd|pwd|pass|token|auth|key|secret|apikey)=)[^&;#\s'\"]*",
+    re.IGNORECASE,
+)
 
 
 def redact(text: str) -> str:
