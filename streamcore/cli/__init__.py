@@ -7,11 +7,11 @@ import sys
 from typing import List, Optional
 
 from ..errors import StreamcoreError
-from . import classify
+from . import classify, run
 
 __all__ = ["main"]
 
-COMMANDS = {"classify": classify}
+COMMANDS = {"classify": classify, "run": run}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
