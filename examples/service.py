@@ -57,9 +57,15 @@ def make_app(p: Pipeline) -> web.Application:
         reader.cancel()
 
     app.cleanup_ctx.append(start_reader)
-    app.router.add_get("/stats", lambda r: web.json_response(p.stats()))
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(p.stats())
+
+    async def all_latest(request: web.Request) -> web.Response:
+        return web.json_response(latest)
+
+    app.router.add_get("/stats", stats)
     app.router.add_get("/streams", streams)
-    app.router.add_get("/results/latest", lambda r: web.json_response(latest))
+    app.router.add_get("/results/latest", all_latest)
     app.router.add_get("/results/{name}/latest", one_latest)
     app.router.add_post("/streams", add_stream)
     app.router.add_delete("/streams/{name}", remove_stream)

@@ -43,15 +43,20 @@ class AutoAdapter:
 
     def __init__(self, task: str, top_k: int, threshold: Optional[float], labels: Optional[Dict[int, str]]) -> None:
         self.task = task
-        self._make = {
-            "classify": lambda: Classify(top_k=top_k, threshold=threshold or 0.0, labels=labels),
-            "detect": lambda: Detect(threshold=0.5 if threshold is None else threshold, labels=labels, top_k=top_k),
-        }
-        self._adapter: Any = None if task == "auto" else self._make[task]()
+        self._top_k = top_k
+        self._threshold = threshold
+        self._labels = labels
+        self._adapter: Any = None if task == "auto" else self._make(task)
+
+    def _make(self, task: str) -> Any:
+        if task == "detect":
+            threshold = 0.5 if self._threshold is None else self._threshold
+            return Detect(threshold=threshold, labels=self._labels, top_k=self._top_k)
+        return Classify(top_k=self._top_k, threshold=self._threshold or 0.0, labels=self._labels)
 
     def __call__(self, result: Result) -> Any:
         if self._adapter is None:
-            self._adapter = self._make["detect" if len(result.outputs) == 4 else "classify"]()
+            self._adapter = self._make("detect" if len(result.outputs) == 4 else "classify")
         return self._adapter(result)
 
 
