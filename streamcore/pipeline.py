@@ -280,7 +280,9 @@ class Pipeline:
         self._subscribers.append(q)
         self._notify_subscriber()
         try:
-            while self._state == "running":
+            if self._state == "closed":
+                return
+            while True:
                 if until_idle and self._is_idle() and q.empty():
                     return
                 record = await q.get()

@@ -103,13 +103,20 @@ class Stream:
         ]
         if isinstance(self._source, AsyncIterableSource):
             self._tasks.append(loop.create_task(self._source.run_async(self._sink), name=f"sc-source-{self.name}"))
-        else:
+        for task in self._tasks:
+            task.add_done_callback(self._task_done)
+        if not isinstance(self._source, AsyncIterableSource):
             self._thread = threading.Thread(
                 target=self._run_source, name=f"sc-decode-{self.name}"[:63], daemon=True
             )
             # Thread.start() waits until the thread runs, which can take a GIL switch
             # interval or more while other decoders are busy: let an executor thread wait.
             self._starting = loop.run_in_executor(None, self._thread.start)
+
+    def _task_done(self, task: "asyncio.Task[Any]") -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: %s failed; the stream stops", self.name, task.get_name(), exc_info=task.exception())
+            self._loop.create_task(self.close())
 
     def _run_source(self) -> None:
         _lower_priority(self._pipeline.decoder_nice)

@@ -265,3 +265,23 @@ def test_run_uses_uvloop_when_installed(model: Path, clips: List[Path]) -> None:
 
     assert streamcore.run(main()) == count_frames(clips[0])
     assert streamcore.run(asyncio.sleep(0, 7), use_uvloop=False) == 7
+
+
+async def test_an_existing_engine_and_close_ends_every_reader(model: Path, clips: List[Path]) -> None:
+    async with streamcore.Engine(model, devices="cpu:2") as engine:
+        p = Pipeline(engine=engine)
+        await p.start()
+        endless = (pattern(i % 5, 64, 48) for i in range(10**9))
+        cam = p.add_source(endless, name="endless", live=True)
+        everything = asyncio.ensure_future(collect(p))
+        mine = asyncio.ensure_future(_drain(cam))
+        while cam.results_count < 5:
+            await asyncio.sleep(0.01)
+        await p.close()
+        records, own = await asyncio.wait_for(asyncio.gather(everything, mine), 5)
+        assert not engine.closed, "the pipeline closed an engine it did not create"
+        assert (await engine.infer(pattern(0, 64, 48))).outputs
+    assert own[-1].kind == "end" and own[-1].error is None and len(own) > 5
+    assert records["endless"][-1].kind == "end"
+    with pytest.raises(InputError, match="either engine"):
+        Pipeline(model=model, engine=engine)
