@@ -53,6 +53,8 @@ class AvSource:
     live_options: LiveOptions = field(default_factory=LiveOptions)
     format: Optional[str] = None
     options: Dict[str, str] = field(default_factory=dict)
+    # Frames of earlier connections: a live stream's indices go on across reconnects.
+    _offset: int = field(default=0, init=False)
 
     @property
     def url(self) -> str:
@@ -73,10 +75,12 @@ class AvSource:
                 outcome = e
             else:
                 opened_once = True
+                self.gate.restart()  # a new connection restarts its timestamps
                 try:
                     frames, outcome = self._decode(container, sink)
                 finally:
                     container.close()
+                self._offset += frames
             if sink.stopping.is_set():
                 break
             if not self.live:
@@ -228,6 +232,6 @@ class AvSource:
             sink.sampled()
             return True
         self.gate.pace(stream_time, sink.stopping)
-        return sink.frame(SourceFrame(index, frame, frame.pts, stream_time, time.monotonic(), time.time()))
+        return sink.frame(SourceFrame(self._offset + index, frame, frame.pts, stream_time, time.monotonic(), time.time()))
 
 

@@ -70,6 +70,10 @@ class FrameGate:
         self._next_slot: Optional[float] = None
         self._origin: Optional[float] = None  # (wall - stream time) at the first frame
 
+    def restart(self) -> None:
+        self._next_slot = None
+        self._origin = None
+
     def admit(self, stream_time: Optional[float]) -> bool:
         if self.fps is None:
             return True
