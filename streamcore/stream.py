@@ -367,7 +367,7 @@ class _SourceSink:
     def sampled(self) -> None:
         self._post(self._stream._on_sampled, None)
 
-    def error(self, error: StreamcoreError, frames: int = 1) -> None:
+    def error(self, error: StreamcoreError) -> None:
         self._post(self._stream._on_error, error)
 
     def state(self, state: str) -> None:

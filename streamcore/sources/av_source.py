@@ -94,7 +94,7 @@ class AvSource:
                 sink.end(outcome or SourceError(f"{self.url} closed the stream"))
                 return
             if outcome is not None:
-                sink.error(outcome, frames=0)
+                sink.error(outcome)
             delay = min(opts.max_reconnect_delay, opts.reconnect_delay * 2 ** (failures - 1))
             log.info("%s: reconnecting to %s in %.1fs (%s)", self.name, self.url, delay, outcome or "stream closed")
             sink.state("reconnecting")

@@ -39,7 +39,7 @@ class Sink(Protocol):
 
     def sampled(self) -> None: ...  # a frame left out by the fps cap
 
-    def error(self, error: StreamcoreError, frames: int = 1) -> None: ...  # frames: how many it cost
+    def error(self, error: StreamcoreError) -> None: ...  # recorded in order; the stream goes on
 
     def state(self, state: str) -> None: ...
 
