@@ -83,10 +83,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_ts_server(port: int, fps: int = 20, seconds: float = 60.0, size: Tuple[int, int] = (160, 120)) -> subprocess.Popen:
-    """A live MPEG-TS/H.264 server on tcp://127.0.0.1:port (PyAV, in a subprocess)."""
+def start_ts_server(port: int, fps: int = 20, seconds: float = 60.0, size: Tuple[int, int] = (160, 120),
+                    protocol: str = "tcp") -> subprocess.Popen:
+    """A live MPEG-TS/H.264 server on tcp://127.0.0.1:port, or a sender to
+    udp://127.0.0.1:port (PyAV, in a subprocess)."""
     return subprocess.Popen(
-        [sys.executable, str(HERE / "live_server.py"), str(port), str(fps), str(seconds), str(size[0]), str(size[1])],
+        [sys.executable, str(HERE / "live_server.py"), str(port), str(fps), str(seconds), str(size[0]), str(size[1]),
+         protocol],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -4,7 +4,10 @@ reconnect after the server dies and comes back, and stall detection."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import http.server
 import os
+import threading
 import signal
 import subprocess
 import time
@@ -15,7 +18,7 @@ import pytest
 
 from streamcore import Pipeline, SourceTimeoutError, Stream, StreamResult, models
 
-from media import free_port, start_ts_server
+from media import free_port, make_clip, start_ts_server
 from pipeline_helpers import assert_in_order
 
 pytestmark = pytest.mark.slow
@@ -110,3 +113,34 @@ async def test_live_source_drops_frames_when_inference_lags(model: Path, servers
         stats = cam.stats()
     assert stats["dropped"] > 10 and stats["skipped_fps"] > 0
     assert_in_order(records)
+
+
+async def test_udp_live_source(model: Path, servers: list) -> None:
+    port = free_port()
+    records: List[StreamResult] = []
+    async with Pipeline(model=model, devices="cpu:2") as p:
+        cam = p.add_source(f"udp://127.0.0.1:{port}", name="cam")
+        task = asyncio.ensure_future(reader(cam, records))
+        await asyncio.sleep(0.3)  # the reader binds the port; then the sender starts
+        servers.append(start_ts_server(port, fps=20, protocol="udp"))
+        await wait_for(lambda: sum(r.ok for r in records) >= 10, 20, "frames over udp")
+        assert cam.live and cam.state == "streaming"
+    await asyncio.wait_for(task, 5)
+    assert_in_order(records)
+
+
+async def test_http_source(model: Path, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.ts", frames=30, container_format="mpegts")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://user:pw@127.0.0.1:{server.server_address[1]}/{clip.name}"
+        async with Pipeline(model=model, devices="cpu:2") as p:
+            # a file over HTTP: lossless (live=False) rather than a camera
+            records = [r async for r in p.add_source(url, name="web", live=False).results()]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r.index for r in records if r.ok] == list(range(30))
+    assert records[-1].kind == "end" and records[-1].error is None

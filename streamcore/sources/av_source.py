@@ -115,7 +115,8 @@ class AvSource:
             fmt = fmt or "v4l2"
         if scheme(self.location) in ("rtsp", "rtsps"):
             options.setdefault("rtsp_transport", "tcp")
-        timeout = (self.live_options.open_timeout, self.live_options.stall_timeout) if self.live else None
+        networked = self.live or kind == "network"  # a file over HTTP can hang too
+        timeout = (self.live_options.open_timeout, self.live_options.stall_timeout) if networked else None
         started = time.monotonic()
         try:
             container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout)
@@ -124,7 +125,7 @@ class AvSource:
         except av.error.FFmpegError as e:
             # An interrupted open surfaces as whatever the demuxer made of it (EXIT, EOF,
             # invalid data): the clock tells a timeout apart.
-            timed_out = self.live and time.monotonic() - started >= 0.9 * self.live_options.open_timeout
+            timed_out = networked and time.monotonic() - started >= 0.9 * self.live_options.open_timeout
             if timed_out or isinstance(e, (av.error.ExitError, av.error.TimeoutError)):
                 raise SourceTimeoutError(
                     f"{self.name}: {self.url} did not answer within {self.live_options.open_timeout:g}s; "
