@@ -247,7 +247,7 @@ def edgetpu_model_path() -> Path:
 
 async def pipeline_run(model: Path, clips: List[Path], devices: str) -> Dict[str, Any]:
     sampler = CpuSampler()
-    p = Pipeline(model=model, devices=devices, adapter=streamcore.Classify(top_k=1))
+    p = Pipeline(model=model, devices=devices)  # raw outputs, like the baseline's get_tensor()
     await p.start()
     try:
         # warm up each device once, outside the timing
