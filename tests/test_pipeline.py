@@ -77,7 +77,7 @@ async def test_four_files_on_cpu2_every_frame_in_order(mobilenet: Path, vga_clip
 
 
 async def test_four_files_on_sim4(tmp_path: Path, vga_clips: List[Path]) -> None:
-    from edgetpu_model import edgetpu_model
+    from tests.edgetpu_model import edgetpu_model
 
     compiled = models.write(edgetpu_model(224, 224, (1001,)), tmp_path / "m_edgetpu.tflite")
     await run_four_files(compiled, vga_clips, "sim:4")
