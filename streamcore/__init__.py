@@ -16,13 +16,22 @@ from .errors import (
     InputError,
     ModelError,
     RoiError,
+    DecodeError,
     SourceError,
+    SourceNotFoundError,
+    SourceTimeoutError,
     StreamcoreError,
+    UnsupportedSourceError,
 )
 from .frames import to_frame_view
 from .geometry import Geometry
+from .loop import run
 from .model import Model
+from .pipeline import Pipeline
+from .records import StreamResult
 from .results import BBox, Class, Object, Result, Timings
+from .sources import redact
+from .stream import Stream
 from .tensors import TensorInfo
 
 __version__ = "0.1.0"
@@ -31,6 +40,7 @@ __all__ = [
     "BBox",
     "Class",
     "Classify",
+    "DecodeError",
     "Deploy",
     "Detect",
     "DeviceError",
@@ -45,16 +55,24 @@ __all__ = [
     "Model",
     "ModelError",
     "Object",
+    "Pipeline",
     "Result",
     "RoiError",
     "SourceError",
+    "SourceNotFoundError",
+    "SourceTimeoutError",
+    "Stream",
+    "StreamResult",
     "StreamcoreError",
     "TensorInfo",
     "Timings",
+    "UnsupportedSourceError",
     "get_classes",
     "get_objects",
     "parse_devices",
     "read_labels",
+    "redact",
+    "run",
     "to_frame_view",
     "__version__",
 ]

@@ -13,6 +13,10 @@ __all__ = [
     "DeviceNotFoundError",
     "EdgeTpuUnavailableError",
     "SourceError",
+    "SourceNotFoundError",
+    "SourceTimeoutError",
+    "UnsupportedSourceError",
+    "DecodeError",
 ]
 
 
@@ -54,3 +58,19 @@ class EdgeTpuUnavailableError(DeviceError, OSError):
 
 class SourceError(StreamcoreError, OSError):
     """A video source that cannot be opened or read."""
+
+
+class SourceNotFoundError(SourceError, FileNotFoundError):
+    """A file or device source that does not exist."""
+
+
+class SourceTimeoutError(SourceError, TimeoutError):
+    """A live source that did not answer or stopped sending within its timeout."""
+
+
+class UnsupportedSourceError(SourceError):
+    """A source that opens but holds no video this build can decode (codec, or no video track)."""
+
+
+class DecodeError(SourceError):
+    """A packet that could not be decoded (counted and skipped), or a file that ended early."""

@@ -1,0 +1,233 @@
+"""Files, network URLs and V4L2 cameras, demuxed and decoded by PyAV on a source thread.
+
+libavcodec runs with the GIL released; this thread only holds it to move packets and
+frames. Live sources reopen with exponential backoff when they close or stall.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+import av
+import av.error
+
+from ..errors import (
+    DecodeError,
+    SourceError,
+    SourceNotFoundError,
+    SourceTimeoutError,
+    StreamcoreError,
+    UnsupportedSourceError,
+)
+from .base import FrameGate, Sink, SourceFrame
+from .urls import redact, scheme, source_kind
+
+__all__ = ["AvSource", "LiveOptions"]
+
+log = logging.getLogger("streamcore.sources")
+
+
+@dataclass
+class LiveOptions:
+    """Timeouts and reconnect policy of a live source (seconds)."""
+
+    open_timeout: float = 10.0
+    stall_timeout: float = 10.0  # no frame for this long: reopen
+    reconnect: bool = True
+    max_reconnects: Optional[int] = None  # None: forever
+    reconnect_delay: float = 0.5  # first backoff; doubles per failure
+    max_reconnect_delay: float = 30.0
+
+
+@dataclass
+class AvSource:
+    location: str
+    name: str
+    live: bool
+    gate: FrameGate
+    threads: int = 1
+    live_options: LiveOptions = field(default_factory=LiveOptions)
+    format: Optional[str] = None
+    options: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return redact(self.location)
+
+    # -- the source thread ---------------------------------------------------------------
+
+    def run(self, sink: Sink) -> None:
+        failures = 0
+        opened_once = False
+        while not sink.stopping.is_set():
+            sink.state("connecting" if not opened_once and failures == 0 else "reconnecting")
+            outcome: Optional[StreamcoreError]
+            frames = 0
+            try:
+                container = self._open()
+            except SourceError as e:
+                outcome = e
+            else:
+                opened_once = True
+                try:
+                    frames, outcome = self._decode(container, sink)
+                finally:
+                    container.close()
+            if sink.stopping.is_set():
+                break
+            if not self.live:
+                sink.end(outcome)
+                return
+            if frames:
+                failures = 0
+            failures += 1
+            opts = self.live_options
+            if not opts.reconnect or (opts.max_reconnects is not None and failures > opts.max_reconnects):
+                sink.end(outcome or SourceError(f"{self.url} closed the stream"))
+                return
+            if outcome is not None:
+                sink.error(outcome, frames=0)
+            delay = min(opts.max_reconnect_delay, opts.reconnect_delay * 2 ** (failures - 1))
+            log.info("%s: reconnecting to %s in %.1fs (%s)", self.name, self.url, delay, outcome or "stream closed")
+            sink.state("reconnecting")
+            sink.reconnecting()
+            if sink.stopping.wait(delay):
+                break
+        sink.end(None)
+
+    def _open(self) -> Any:
+        kind = source_kind(self.location)
+        path = self.location[len("file://"):] if self.location.startswith("file://") else self.location
+        if kind in ("file", "v4l2") and not os.path.exists(path):
+            what = "camera" if kind == "v4l2" else "file"
+            raise SourceNotFoundError(f"{self.name}: no such {what} {self.url}; check the path")
+        options = dict(self.options)
+        fmt = self.format
+        if kind == "v4l2":
+            fmt = fmt or "v4l2"
+        if scheme(self.location) in ("rtsp", "rtsps"):
+            options.setdefault("rtsp_transport", "tcp")
+        timeout = (self.live_options.open_timeout, self.live_options.stall_timeout) if self.live else None
+        started = time.monotonic()
+        try:
+            container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout)
+        except av.error.FileNotFoundError:
+            raise SourceNotFoundError(f"{self.name}: no such file {self.url}; check the path") from None
+        except av.error.FFmpegError as e:
+            # An interrupted open surfaces as whatever the demuxer made of it (EXIT, EOF,
+            # invalid data): the clock tells a timeout apart.
+            timed_out = self.live and time.monotonic() - started >= 0.9 * self.live_options.open_timeout
+            if timed_out or isinstance(e, (av.error.ExitError, av.error.TimeoutError)):
+                raise SourceTimeoutError(
+                    f"{self.name}: {self.url} did not answer within {self.live_options.open_timeout:g}s; "
+                    "check that the camera or server is up and reachable (open_timeout=)"
+                ) from None
+            raise self._open_error(e) from None
+        except OSError as e:
+            raise SourceError(f"{self.name}: cannot open {self.url}: {redact(str(e))}") from None
+        try:
+            self._configure(container)
+        except BaseException:
+            container.close()
+            raise
+        return container
+
+    def _open_error(self, e: Exception) -> SourceError:
+        if isinstance(e, av.error.InvalidDataError):
+            return UnsupportedSourceError(
+                f"{self.name}: {self.url} is not a video FFmpeg can read (empty, truncated before its "
+                "header, or not a media file)"
+            )
+        return SourceError(f"{self.name}: cannot open {self.url}: {redact(str(e))}")
+
+    def _configure(self, container: Any) -> None:
+        if not container.streams.video:
+            raise UnsupportedSourceError(f"{self.name}: {self.url} has no video track")
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        if codec is None or codec.name in (None, "", "none"):
+            raise UnsupportedSourceError(
+                f"{self.name}: {self.url} has a video codec this FFmpeg build cannot decode; "
+                "re-encode it (e.g. to H.264)"
+            )
+        stream.thread_type = "SLICE" if self.live else "AUTO"
+        codec.thread_count = max(1, self.threads)
+
+    def _decode(self, container: Any, sink: Sink) -> "tuple[int, Optional[StreamcoreError]]":
+        """Decodes until the end, a stall or stop. Returns (frames decoded, why it ended)."""
+        stream = container.streams.video[0]
+        declared = int(stream.frames or 0)
+        index = 0
+        lost = 0
+        outcome: Optional[StreamcoreError] = None
+        last_frame = time.monotonic()
+        sink.state("streaming")
+        packets = container.demux(stream)
+        while not sink.stopping.is_set():
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.error.ExitError, av.error.TimeoutError):
+                sink.state("stalled")
+                outcome = SourceTimeoutError(
+                    f"{self.name}: no data from {self.url} for {self.live_options.stall_timeout:g}s (stall_timeout=)"
+                )
+                break
+            except (av.error.FFmpegError, OSError) as e:
+                outcome = (DecodeError if not self.live else SourceError)(
+                    f"{self.name}: reading {self.url} failed after {index} frames: {redact(str(e))}"
+                )
+                break
+            if packet.size == 0 and packet.dts is None:
+                continue  # demux's own flush packet; the decoder is flushed below
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, ValueError) as e:
+                lost += 1
+                sink.error(DecodeError(f"{self.name}: skipped a packet that does not decode "
+                                       f"(after frame {index - 1}): {redact(str(e))}"))
+                continue
+            for frame in frames:
+                last_frame = time.monotonic()
+                if not self._emit(sink, frame, index):
+                    return index, None
+                index += 1
+            if self.live and time.monotonic() - last_frame > self.live_options.stall_timeout:
+                sink.state("stalled")
+                outcome = SourceTimeoutError(
+                    f"{self.name}: {self.url} sent data but no frame for {self.live_options.stall_timeout:g}s"
+                )
+                break
+        index = self._flush(stream, sink, index)
+        if outcome is None and not self.live and declared and index + lost < declared and not sink.stopping.is_set():
+            outcome = DecodeError(
+                f"{self.name}: {self.url} ended after {index} of its {declared} frames; "
+                "the file is truncated or damaged"
+            )
+        return index, outcome
+
+    def _flush(self, stream: Any, sink: Sink, index: int) -> int:
+        try:
+            remaining = stream.codec_context.decode(None)
+        except (av.error.FFmpegError, ValueError):
+            return index
+        for frame in remaining:
+            if not self._emit(sink, frame, index):
+                break
+            index += 1
+        return index
+
+    def _emit(self, sink: Sink, frame: Any, index: int) -> bool:
+        stream_time = frame.time
+        if not self.gate.admit(stream_time):
+            sink.sampled()
+            return True
+        self.gate.pace(stream_time, sink.stopping)
+        return sink.frame(SourceFrame(index, frame, frame.pts, stream_time, time.monotonic(), time.time()))
+
+

@@ -1,0 +1,92 @@
+"""Test media made with PyAV: small H.264 clips, and an MPEG-TS live server for loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Tuple
+
+import av
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def pattern(index: int, width: int, height: int) -> np.ndarray:
+    """A moving gradient whose content depends on the frame index."""
+    y, x = np.mgrid[0:height, 0:width]
+    r = (x * 255 // max(1, width - 1) + index * 7) % 256
+    g = (y * 255 // max(1, height - 1) + index * 3) % 256
+    b = np.full_like(r, (index * 11) % 256)
+    return np.stack([r, g, b], axis=-1).astype(np.uint8)
+
+
+def make_clip(
+    path: Path,
+    frames: int = 30,
+    size: Tuple[int, int] = (160, 120),
+    fps: int = 10,
+    *,
+    container_format: Optional[str] = None,
+    options: Optional[dict] = None,
+    start_index: int = 0,
+) -> Path:
+    """Writes `frames` frames of H.264 (ultrafast) to `path`; returns it."""
+    width, height = size
+    with av.open(str(path), "w", format=container_format, options=options or {}) as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(start_index + i, width, height), format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def count_frames(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def reencode(src: Path, dst: Path, size: Tuple[int, int], max_frames: int) -> Path:
+    """Re-encodes the first `max_frames` frames of `src` at `size` (H.264, MP4)."""
+    if dst.exists():
+        return dst
+    tmp = dst.with_suffix(".part.mp4")
+    with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
+        vin = inp.streams.video[0]
+        rate = vin.average_rate or Fraction(25)
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        for i, frame in enumerate(inp.decode(vin)):
+            if i >= max_frames:
+                break
+            scaled = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            scaled.pts = i
+            scaled.time_base = 1 / Fraction(rate)
+            out.mux(stream.encode(scaled))
+        out.mux(stream.encode(None))
+    tmp.rename(dst)
+    return dst
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_ts_server(port: int, fps: int = 20, seconds: float = 60.0, size: Tuple[int, int] = (160, 120)) -> subprocess.Popen:
+    """A live MPEG-TS/H.264 server on tcp://127.0.0.1:port (PyAV, in a subprocess)."""
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "live_server.py"), str(port), str(fps), str(seconds), str(size[0]), str(size[1])],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )

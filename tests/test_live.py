@@ -1,0 +1,119 @@
+"""Live sources against a real MPEG-TS server on loopback (PyAV in a subprocess): streaming,
+reconnect after the server dies and comes back, and stall detection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+
+from streamcore import Pipeline, SourceTimeoutError, Stream, StreamResult, models
+
+from media import free_port, start_ts_server
+from pipeline_helpers import assert_in_order
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return models.write(models.tiny_classifier((32, 32, 3), 10), tmp_path_factory.mktemp("m") / "tiny.tflite")
+
+
+@pytest.fixture
+def servers() -> "List[subprocess.Popen[bytes]]":
+    started: "List[subprocess.Popen[bytes]]" = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait(5)
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def reader(stream: Stream, into: List[StreamResult]) -> None:
+    async for r in stream.results():
+        into.append(r)
+
+
+async def test_live_stream_reconnects_after_the_server_restarts(model: Path, servers: list) -> None:
+    port = free_port()
+    servers.append(start_ts_server(port, fps=20))
+    records: List[StreamResult] = []
+    async with Pipeline(model=model, devices="cpu:2") as p:
+        cam = p.add_source(f"tcp://127.0.0.1:{port}", name="cam", reconnect_delay=0.1, stall_timeout=3)
+        task = asyncio.ensure_future(reader(cam, records))
+        await wait_for(lambda: sum(r.ok for r in records) >= 10, 15, "first frames")
+        assert cam.state == "streaming" and cam.live
+        servers[0].kill()  # the camera goes away mid-stream
+        servers[0].wait(5)
+        await wait_for(lambda: cam.state in ("reconnecting", "connecting", "stalled"), 10, "reconnecting state")
+        before = sum(r.ok for r in records)
+        servers.append(start_ts_server(port, fps=20))
+        await wait_for(lambda: sum(r.ok for r in records) >= before + 10, 20, "frames after restart")
+        assert cam.state == "streaming" and cam.reconnects >= 1
+        stats = p.stats()["streams"]["cam"]
+        assert stats["reconnects"] == cam.reconnects and stats["camera_fps"] > 0
+        await p.remove_source(cam)
+        await asyncio.wait_for(task, 5)
+    assert records[-1].kind == "end"
+    # indices restart with the new connection; each connection's results are in order
+    segments: List[List[StreamResult]] = [[]]
+    for r in records:
+        if r.ok and segments[-1] and r.index is not None and r.index < (segments[-1][-1].index or 0):
+            segments.append([])
+        if r.ok:
+            segments[-1].append(r)
+    for segment in segments:
+        assert_in_order(segment)
+
+
+async def test_live_stall_is_detected_and_the_source_reopened(model: Path, servers: list) -> None:
+    port = free_port()
+    servers.append(start_ts_server(port, fps=20))
+    records: List[StreamResult] = []
+    async with Pipeline(model=model, devices="cpu:1") as p:
+        cam = p.add_source(f"tcp://127.0.0.1:{port}", name="cam", stall_timeout=0.7, reconnect_delay=0.1)
+        task = asyncio.ensure_future(reader(cam, records))
+        await wait_for(lambda: sum(r.ok for r in records) >= 5, 15, "first frames")
+        reconnects = cam.reconnects
+        os.kill(servers[0].pid, signal.SIGSTOP)  # the server hangs: the socket stays open, silent
+        start = time.monotonic()
+        await wait_for(lambda: isinstance(records[-1].error, SourceTimeoutError), 10, "a stall error record")
+        elapsed = time.monotonic() - start
+        await wait_for(lambda: cam.reconnects > reconnects, 5, "a reconnect")
+        assert cam.state in ("reconnecting", "connecting")
+        assert "no data" in (cam.stats()["last_error"] or "")
+    await asyncio.wait_for(task, 5)
+    assert records[-1].kind == "end"
+    assert 0.5 < elapsed < 5
+
+
+async def test_live_source_drops_frames_when_inference_lags(model: Path, servers: list) -> None:
+    port = free_port()
+    servers.append(start_ts_server(port, fps=50))
+    async with Pipeline(model=model, devices="cpu:1", live_queue=1, buffer=1) as p:
+        cam = p.add_source(f"tcp://127.0.0.1:{port}", name="cam")
+        records: List[StreamResult] = []
+        async for r in cam.results():  # a slow consumer: 10 results per second
+            records.append(r)
+            await asyncio.sleep(0.1)
+            if len(records) >= 10:
+                break
+        stats = cam.stats()
+    assert stats["dropped"] > 10 and stats["skipped_fps"] > 0
+    assert_in_order(records)
