@@ -7,11 +7,11 @@ import sys
 from typing import List, Optional
 
 from ..errors import StreamcoreError
-from . import classify, devices
+from . import bench, classify, devices
 
 __all__ = ["main"]
 
-COMMANDS = {"classify": classify, "devices": devices}
+COMMANDS = {"bench": bench, "classify": classify, "devices": devices}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
