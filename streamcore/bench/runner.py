@@ -179,8 +179,6 @@ async def run_config(config: DeviceConfig, mode: str, inputs: Inputs, settings: 
     finally:
         await engine.close()
     notes = list(config.notes)
-    if mode == "pipeline":
-        notes.append("decode: a one-thread decode-only pass over the same videos before the run")
     return make_record(
         config=config.spec, label=config.label, kind=config.kind, simulated=config.simulated, mode=mode,
         streams=streams, model=config.model.as_json(), collected=collected, usage=usage, load_s=load_s,

@@ -123,7 +123,7 @@ def run_bench(options: BenchOptions, progress: Optional[Progress] = None) -> Dic
         },
         "environment": describe_environment(plan, used),
         "results": results,
-        "notes": plan.notes + sorted({n for c in plan.configs for n in c.notes}),
+        "notes": _notes(plan, modes),
         "peak_rss_mb": round(process_peak_rss_mb(), 1),
     }
 
@@ -140,8 +140,15 @@ def _announce(plan: Any, progress: Progress) -> None:
     progress.note(f"configurations: {', '.join(c.label for c in plan.configs)}")
     if any(c.simulated for c in plan.configs):
         progress.note("sim = streamcore's SIMULATED libedgetpu: no TPU hardware, a fixed sleep per invoke")
-    for note in plan.notes + [n for c in plan.configs for n in c.notes]:
+    for note in _notes(plan, []):
         progress.note(f"note: {note}")
+
+
+def _notes(plan: Any, modes: List[str]) -> List[str]:
+    notes = plan.notes + [n for c in plan.configs for n in c.notes]
+    if "pipeline" in modes:
+        notes.append("pipeline decode ms: a one-thread decode-only pass over the same videos before the runs")
+    return list(dict.fromkeys(notes))
 
 
 def _ratios(results: List[Dict[str, Any]]) -> None:
