@@ -7,11 +7,11 @@ import sys
 from typing import List, Optional
 
 from ..errors import StreamcoreError
-from . import classify, devices, run
+from . import bench, classify, devices, run
 
 __all__ = ["main"]
 
-COMMANDS = {"classify": classify, "devices": devices, "run": run}
+COMMANDS = {"bench": bench, "classify": classify, "devices": devices, "run": run}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -6,6 +6,7 @@ from .builder import GraphBuilder, Quantization
 from .cache import cache_dir, cached_path, write
 from .classifiers import non_image_model, tiny_classifier
 from .detector import tiny_detector
+from .edgetpu import edgetpu_classifier
 from .mobilenet import mobilenet_v2
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "tiny_classifier",
     "tiny_detector",
     "non_image_model",
+    "edgetpu_classifier",
     "write",
     "cached_path",
     "cache_dir",
