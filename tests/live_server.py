@@ -12,7 +12,7 @@ from fractions import Fraction
 import av
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from media import pattern  # noqa: E402
+from media import pattern  # type: ignore[import-not-found]  # noqa: E402
 
 
 def main() -> None:

@@ -7,21 +7,23 @@ import subprocess
 import sys
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import av
 import numpy as np
+from numpy.typing import NDArray
 
 HERE = Path(__file__).resolve().parent
 
 
-def pattern(index: int, width: int, height: int) -> np.ndarray:
+def pattern(index: int, width: int, height: int) -> "NDArray[np.uint8]":
     """A moving gradient whose content depends on the frame index."""
     y, x = np.mgrid[0:height, 0:width]
     r = (x * 255 // max(1, width - 1) + index * 7) % 256
     g = (y * 255 // max(1, height - 1) + index * 3) % 256
     b = np.full_like(r, (index * 11) % 256)
-    return np.stack([r, g, b], axis=-1).astype(np.uint8)
+    out: "NDArray[np.uint8]" = np.stack([r, g, b], axis=-1).astype(np.uint8)
+    return out
 
 
 def make_clip(
@@ -31,7 +33,7 @@ def make_clip(
     fps: int = 10,
     *,
     container_format: Optional[str] = None,
-    options: Optional[dict] = None,
+    options: Optional[Dict[str, str]] = None,
     start_index: int = 0,
 ) -> Path:
     """Writes `frames` frames of H.264 (ultrafast) to `path`; returns it."""
@@ -84,7 +86,7 @@ def free_port() -> int:
 
 
 def start_ts_server(port: int, fps: int = 20, seconds: float = 60.0, size: Tuple[int, int] = (160, 120),
-                    protocol: str = "tcp") -> subprocess.Popen:
+                    protocol: str = "tcp") -> "subprocess.Popen[bytes]":
     """A live MPEG-TS/H.264 server on tcp://127.0.0.1:port, or a sender to
     udp://127.0.0.1:port (PyAV, in a subprocess)."""
     return subprocess.Popen(

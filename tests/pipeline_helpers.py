@@ -20,7 +20,7 @@ async def collect(p: Pipeline, until_idle: bool = True) -> Dict[str, List[Stream
 
 
 def assert_in_order(records: List[StreamResult]) -> None:
-    indices = [r.index for r in records if r.kind == "result"]
+    indices = [r.index for r in records if r.kind == "result" and r.index is not None]
     assert indices == sorted(indices), "results out of frame order"
     assert len(set(indices)) == len(indices), "a frame came back twice"
 

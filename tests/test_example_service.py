@@ -55,7 +55,7 @@ def test_service_serves_latest_results_and_stats(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith("listening on http://127.0.0.1:"), line + (proc.stderr.read() if proc.poll() else "")
+        assert line.startswith("listening on http://127.0.0.1:"), line + (proc.stderr.read() if proc.poll() and proc.stderr else "")
         base = line.split()[-1]
         eventually(lambda: "cam" in get(f"{base}/results/latest"))
         latest = get(f"{base}/results/cam/latest")

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, Iterator, List
 
 import pytest
 
@@ -30,7 +30,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def servers() -> "List[subprocess.Popen[bytes]]":
+def servers() -> "Iterator[List[subprocess.Popen[bytes]]]":
     started: "List[subprocess.Popen[bytes]]" = []
     yield started
     for proc in started:
@@ -53,7 +53,7 @@ async def reader(stream: Stream, into: List[StreamResult]) -> None:
         into.append(r)
 
 
-async def test_live_stream_reconnects_after_the_server_restarts(model: Path, servers: list) -> None:
+async def test_live_stream_reconnects_after_the_server_restarts(model: Path, servers: "List[subprocess.Popen[bytes]]") -> None:
     port = free_port()
     servers.append(start_ts_server(port, fps=20))
     records: List[StreamResult] = []
@@ -78,7 +78,7 @@ async def test_live_stream_reconnects_after_the_server_restarts(model: Path, ser
     assert len({r.index for r in records if r.ok}) == sum(r.ok for r in records)
 
 
-async def test_live_stall_is_detected_and_the_source_reopened(model: Path, servers: list) -> None:
+async def test_live_stall_is_detected_and_the_source_reopened(model: Path, servers: "List[subprocess.Popen[bytes]]") -> None:
     port = free_port()
     servers.append(start_ts_server(port, fps=20))
     records: List[StreamResult] = []
@@ -99,7 +99,7 @@ async def test_live_stall_is_detected_and_the_source_reopened(model: Path, serve
     assert 0.5 < elapsed < 5
 
 
-async def test_live_source_drops_frames_when_inference_lags(model: Path, servers: list) -> None:
+async def test_live_source_drops_frames_when_inference_lags(model: Path, servers: "List[subprocess.Popen[bytes]]") -> None:
     port = free_port()
     servers.append(start_ts_server(port, fps=50))
     async with Pipeline(model=model, devices="cpu:1", live_queue=1, buffer=1) as p:
@@ -115,7 +115,7 @@ async def test_live_source_drops_frames_when_inference_lags(model: Path, servers
     assert_in_order(records)
 
 
-async def test_udp_live_source(model: Path, servers: list) -> None:
+async def test_udp_live_source(model: Path, servers: "List[subprocess.Popen[bytes]]") -> None:
     port = free_port()
     records: List[StreamResult] = []
     async with Pipeline(model=model, devices="cpu:2") as p:

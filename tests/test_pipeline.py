@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator, Dict, Iterator, List
 
 import av
 import numpy as np
+from numpy.typing import NDArray
 import pytest
 
 import streamcore
@@ -179,7 +180,7 @@ async def test_realtime_paces_a_file(model: Path, tmp_path: Path) -> None:
 async def test_sync_and_async_iterables(model: Path) -> None:
     frames = [pattern(i, 64, 48) for i in range(10)]
 
-    async def agen() -> AsyncIterator[np.ndarray]:
+    async def agen() -> AsyncIterator["NDArray[np.uint8]"]:
         for f in frames:
             await asyncio.sleep(0)
             yield f
@@ -194,7 +195,7 @@ async def test_sync_and_async_iterables(model: Path) -> None:
 
 
 async def test_failing_iterator_ends_with_a_source_error(model: Path) -> None:
-    def frames() -> Iterator[np.ndarray]:
+    def frames() -> Iterator["NDArray[np.uint8]"]:
         yield pattern(0, 64, 48)
         raise RuntimeError("camera unplugged")
 

@@ -33,7 +33,8 @@ def sources(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Dict
 async def run_real_streams(shared_data: Path, sources: Dict[str, Path], devices: str) -> None:
     folder = shared_data / "models"
     if devices.startswith("sim"):  # the simulated Edge TPU runs compiled models
-        model, adapter = folder / "mobilenet_v2_1.0_224_quant_edgetpu.tflite", Classify(top_k=1)
+        adapter: "Classify | Detect" = Classify(top_k=1)
+        model = folder / "mobilenet_v2_1.0_224_quant_edgetpu.tflite"
     else:
         model = folder / "ssd_mobilenet_v1_coco_quant_postprocess.tflite"
         adapter = Detect(threshold=0.5, labels=read_labels(folder / "coco_labels.txt"))
