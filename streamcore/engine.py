@@ -66,7 +66,8 @@ class Engine:
     calls wait for room (backpressure). On Edge TPUs a device that fails is taken out of
     rotation, its frames are retried on the others, and it is reopened in the background.
     Worker threads run ``worker_nice`` steps below the caller's priority so the event loop
-    stays responsive while they saturate the CPU (0 keeps them equal).
+    stays responsive while they saturate the CPU (0 keeps them equal); the default 10 also
+    keeps them below streamcore's decoder threads (5), which hold the GIL at times.
     """
 
     def __init__(
@@ -82,7 +83,7 @@ class Engine:
         pad_value: int = 0,
         bgr: bool = False,
         queue_depth: int = 2,
-        worker_nice: int = 5,
+        worker_nice: int = 10,
         performance: Optional[str] = None,
         usb_max_bulk_in_queue_length: Optional[int] = None,
         fallback_to_cpu: bool = False,
