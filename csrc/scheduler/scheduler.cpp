@@ -100,24 +100,29 @@ std::size_t Scheduler::choose_lane_locked(int exclude) {
     return best;
 }
 
-void Scheduler::enqueue_locked(std::size_t index, std::unique_ptr<Job> job) {
+void Scheduler::enqueue_locked(std::size_t index, std::unique_ptr<Job> job, bool notify) {
     Lane& lane = *lanes_[index];
     job->device = static_cast<int>(index);
     ++lane.inflight;
     lane.queue.push_back(std::move(job));
-    lane.cv.notify_all();  // the prefetch and invoke threads share it
+    if (notify) lane.cv.notify_all();  // the prefetch and invoke threads share it
 }
 
 void Scheduler::submit(std::unique_ptr<Job> job) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (closing_) throw EngineClosedError("the engine is closed; create a new Engine");
-    if (!started_) throw EngineClosedError("the engine is not started; use `async with Engine(...)`");
-    std::size_t index = choose_lane_locked(-1);
-    if (index == lanes_.size()) {
-        throw DeviceError("no healthy device is left to run on; check the devices with "
-                          "`python -m streamcore devices`");
+    Lane* lane;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closing_) throw EngineClosedError("the engine is closed; create a new Engine");
+        if (!started_) throw EngineClosedError("the engine is not started; use `async with Engine(...)`");
+        std::size_t index = choose_lane_locked(-1);
+        if (index == lanes_.size()) {
+            throw DeviceError("no healthy device is left to run on; check the devices with "
+                              "`python -m streamcore devices`");
+        }
+        enqueue_locked(index, std::move(job), /*notify=*/false);
+        lane = lanes_[index].get();
     }
-    enqueue_locked(index, std::move(job));
+    lane->cv.notify_all();  // outside the lock, so the woken worker does not block on it
 }
 
 void Scheduler::worker(std::size_t index) {

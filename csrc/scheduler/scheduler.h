@@ -78,7 +78,7 @@ private:
     void run(Device& device, Job& job, const uint8_t* staged);
     // Returns the lane index chosen; caller holds mutex_.
     std::size_t choose_lane_locked(int exclude);
-    void enqueue_locked(std::size_t lane, std::unique_ptr<Job> job);
+    void enqueue_locked(std::size_t lane, std::unique_ptr<Job> job, bool notify = true);
     // Moves `failed` (may be null) and the lane's queue to other healthy lanes.
     void evacuate_locked(std::size_t lane, std::unique_ptr<Job> failed);
     void complete(std::unique_ptr<Job> job);
