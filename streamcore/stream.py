@@ -135,6 +135,12 @@ class Stream:
     async def wait_ended(self) -> None:
         await self._finished.wait()
 
+    async def __aenter__(self) -> "Stream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self, timeout: float = 2.0) -> None:
         """Stops the source, drops queued frames, cancels frames in flight and emits the end
         record (if the stream had not ended). Idempotent."""

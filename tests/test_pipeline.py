@@ -298,3 +298,11 @@ async def test_an_existing_engine_and_close_ends_every_reader(model: Path, clips
     assert records["endless"][-1].kind == "end"
     with pytest.raises(InputError, match="either engine"):
         Pipeline(model=model, engine=engine)
+
+
+async def test_a_stream_is_an_async_context_manager(model: Path, clips: List[Path]) -> None:
+    async with Pipeline(model=model, devices="cpu:1", adapter=Classify(top_k=1)) as p:
+        async with p.add_source(clips[0], name="door") as cam:
+            first = await cam.results().__anext__()
+            assert first.stream == "door"
+        assert cam.ended  # leaving the block closed it
