@@ -220,7 +220,7 @@ def test_invalid_option_values(tpu_model: bytes, kwargs: Dict[str, Any]) -> None
 async def test_valid_options_reach_libedgetpu(tpu_model: bytes) -> None:
     async with Engine(tpu_model, devices="sim:1", performance="max", usb_max_bulk_in_queue_length=32) as engine:
         await engine.infer(frames(1)[0])
-        opened = engine._runner(None)._devices[0]
+        opened = engine._runner(None).devices[0]
         assert opened is not None and opened.tpu.options()["Performance"] == "Max"
 
 
