@@ -92,6 +92,8 @@ class DevicePool:
         if opened is None:
             opened = runtime.open(record.type, record.path, self.options.to_libedgetpu())
             self._opened[key] = opened
+            label = " [SIMULATED: streamcore's libedgetpu simulator, no TPU hardware]" if record.simulated else ""
+            log.info("opened Edge TPU %s:%s with %s%s", record.type, record.path, runtime.version(), label)
         return opened
 
     def forget(self, runtime: Any, record: TpuRecord) -> None:

@@ -237,3 +237,11 @@ async def test_device_named_twice_in_one_spec(tpu_model: bytes) -> None:
     with pytest.raises(DeviceError, match="named twice"):
         async with Engine(tpu_model, devices="sim0,sim0"):
             pass
+
+
+async def test_simulated_devices_are_labelled_in_the_logs(tpu_model: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="streamcore.devices"):
+        async with Engine(tpu_model, devices="sim:2"):
+            pass
+    opened = [r.getMessage() for r in caplog.records if "opened Edge TPU" in r.getMessage()]
+    assert len(opened) == 2 and all("SIMULATED" in m and "SIMULATOR" in m for m in opened)
