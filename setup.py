@@ -1,4 +1,7 @@
-"""Builds streamcore._core from csrc/ (every .cpp under it except the simulated libedgetpu)."""
+"""Builds streamcore._core from csrc/ (every .cpp under it except the simulated libedgetpu).
+
+csrc/core (preprocess, scheduler) and csrc/backends know nothing of Python; csrc/python
+holds the bindings. No backend runtime is needed to build: each is loaded at run time."""
 import glob
 import os
 
@@ -14,7 +17,7 @@ SOURCES = sorted(
 ext = Pybind11Extension(
     "streamcore._core",
     SOURCES,
-    include_dirs=["csrc"],
+    include_dirs=["csrc/core", "csrc"],
     cxx_std=17,
     # The TFLite and libedgetpu C++ ABIs we call into use the C++11 std::string.
     define_macros=[("_GLIBCXX_USE_CXX11_ABI", "1")],

@@ -158,7 +158,7 @@ def build_tpu_device(model: Model, runtime: Any, opened: Any, name: str) -> Buil
 
     built = build_device(
         model, name, "sim" if opened.simulated else "tpu",
-        custom_op_registerers=[runtime.custom_op_registerer()], bind=bind,
+        custom_op_registerers=[runtime.custom_op_registerer()], bind=bind, probe=opened.probe(),
     )
     built.tpu = opened
     return built

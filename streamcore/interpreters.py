@@ -56,6 +56,7 @@ def build_device(
     *,
     custom_op_registerers: Optional[Sequence[Callable[[int], None]]] = None,
     bind: Callable[[int], List[Any]],
+    probe: Any = None,
 ) -> BuiltDevice:
     """Creates the interpreter, lets `bind` attach it to its hardware (returning what must
     outlive the interpreter), allocates tensors and warms it up once."""
@@ -84,32 +85,29 @@ def build_device(
         raise ModelError(
             f"{model.name}: has {len(inputs)} inputs; streamcore runs single-input image models"
         )
-    height, width, channels = image_input_shape(inputs[0], model.name)
+    image_input_shape(inputs[0], model.name)
     input_info = inputs[0]
     # One invoke settles any tensor that is only sized at the first run (SSD postprocess).
     core.invoke(handle)
     outputs = tensor_infos(interpreter.get_output_details())
-    layout = output_layout(outputs)
-    native = core.Device(
+    native = core.tflite_device(
         name=name,
+        kind=f"tflite:{kind}",
         interpreter=handle,
-        owner=interpreter,
+        owners=[interpreter, *keepalive],
         input_ptr=_tensor_address(interpreter, input_info.index),
-        height=height,
-        width=width,
-        channels=channels,
-        dtype=input_info.dtype.name,
-        scale=input_info.scale,
-        zero_point=input_info.zero_point,
-        input_bytes=height * width * channels * input_info.dtype.itemsize,
-        outputs=[
-            (_tensor_address(interpreter, info.index), nbytes, offset)
-            for info, (_, _, offset, nbytes) in zip(outputs, layout)
-        ],
-        keepalive=keepalive,
+        inputs=[_meta(input_info)],
+        output_ptrs=[_tensor_address(interpreter, info.index) for info in outputs],
+        outputs=[_meta(info) for info in outputs],
         prefetch=kind != "cpu",
+        probe=probe,
     )
+    native.set_output_layout([(offset, nbytes) for _, _, offset, nbytes in output_layout(outputs)])
     return BuiltDevice(native, name, kind, inputs, outputs)
+
+
+def _meta(info: TensorInfo) -> Any:
+    return core.TensorMeta(info.name, info.dtype.name, list(info.shape), info.scale, info.zero_point)
 
 
 def build_cpu_device(model: Model, name: str) -> BuiltDevice:

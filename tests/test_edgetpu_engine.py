@@ -79,7 +79,7 @@ async def test_real_edgetpu_models_run_on_the_simulator(shared_data: Path) -> No
     async with Engine(model, devices="sim:2") as engine:
         result = await engine.infer(frame)
     assert result.outputs[0].shape == (1, 1001)
-    assert 2.0 <= result.timings.invoke_ms < 50  # the configured 2.6 ms, give or take
+    assert result.timings.invoke_ms >= 2.0  # the simulator sleeps at least its configured 2.6 ms
 
 
 async def test_models_pinned_to_their_own_tpus(tpu_model: bytes) -> None:

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <string>
 
-#include "edgetpu/edgetpu_abi.h"
+#include "backends/edgetpu/edgetpu_abi.h"
 
 namespace sc_sim {
 

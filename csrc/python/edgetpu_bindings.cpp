@@ -1,12 +1,13 @@
-#include "edgetpu/bindings.h"
+#include "python/edgetpu_bindings.h"
 
 #include <pybind11/stl.h>
 
 #include <cstdlib>
 
 #include "common/errors.h"
-#include "edgetpu/runtime.h"
-#include "tflite/symbols.h"
+#include "backends/edgetpu/runtime.h"
+#include "backends/tflite/symbols.h"
+#include "python/probe.h"
 
 namespace py = pybind11;
 
@@ -60,10 +61,25 @@ void bind_edgetpu(py::module_& m) {
         .def("is_ready", [](const DeviceHandle& d) { return d.get().is_ready(); })
         .def("options", [](const DeviceHandle& d) { return d.get().options(); },
              "libedgetpu's GetDeviceOptions(): the options it was opened with and its state.")
+        .def("probe",
+             [](const DeviceHandle& d) {
+                 std::weak_ptr<OpenedEdgeTpu> weak = d.device;
+                 return ReadyProbe{[weak] {
+                     auto device = weak.lock();
+                     return device && device->is_ready();
+                 }};
+             },
+             "IsReady() as a native readiness probe for the device bound to this TPU.")
         .def("close", [](DeviceHandle& d) { d.device.reset(); },
              "Releases this handle; the device closes once no bound interpreter holds it.")
         .def("__repr__", [](const DeviceHandle& d) {
             return "<EdgeTpuDevice " + d.type + ":" + d.path + (d.device ? "" : " closed") + ">";
+        });
+
+    py::class_<ReadyProbe>(m, "ReadyProbe", "A native readiness probe.")
+        .def("__call__", [](const ReadyProbe& p) {
+            py::gil_scoped_release release;
+            return p.ready();
         });
 
     py::class_<InterpreterBinding>(m, "EdgeTpuBinding",

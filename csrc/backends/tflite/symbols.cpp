@@ -1,4 +1,4 @@
-#include "tflite/symbols.h"
+#include "backends/tflite/symbols.h"
 
 #include <dlfcn.h>
 

@@ -1,4 +1,4 @@
-#include "common/error_translation.h"
+#include "python/error_translation.h"
 
 #include <pybind11/pybind11.h>
 

@@ -1,9 +1,9 @@
-#include "tflite/model_check.h"
+#include "backends/tflite/model_check.h"
 
 #include <string>
 
 #include "common/errors.h"
-#include "tflite/symbols.h"
+#include "backends/tflite/symbols.h"
 
 namespace sc {
 

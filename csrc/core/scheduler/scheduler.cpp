@@ -59,10 +59,7 @@ Scheduler::Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t d
 }
 
 Scheduler::~Scheduler() {
-    {
-        pybind11::gil_scoped_release release;
-        close(5.0);
-    }
+    close(5.0);  // the owner has normally closed it already, without the GIL
     completed_.clear();
 }
 
@@ -266,12 +263,9 @@ void Scheduler::run(Device& device, Job& job, const uint8_t* staged) {
     Clock::time_point preprocessed = Clock::now();
     if (!staged) job.preprocess_ns = elapsed_ns(start, preprocessed);
     try {
-        device.invoke();
-        Clock::time_point invoked = Clock::now();
         job.outputs = pool_->acquire();
-        for (const OutputSlot& slot : device.outputs()) {
-            std::memcpy(job.outputs.get() + slot.offset, slot.data, slot.bytes);
-        }
+        device.invoke(job.outputs.get());  // outputs land in the block (copied or written in place)
+        Clock::time_point invoked = Clock::now();
         job.invoke_ns = elapsed_ns(preprocessed, invoked);
         device.frames.fetch_add(1, std::memory_order_relaxed);
     } catch (...) {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "edgetpu/edgetpu_abi.h"
+#include "backends/edgetpu/edgetpu_abi.h"
 
 namespace sc {
 

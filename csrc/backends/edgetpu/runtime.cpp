@@ -1,4 +1,4 @@
-#include "edgetpu/runtime.h"
+#include "backends/edgetpu/runtime.h"
 
 #include <dlfcn.h>
 
@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "common/errors.h"
-#include "tflite/symbols.h"
+#include "backends/tflite/symbols.h"
 
 namespace sc {
 namespace {

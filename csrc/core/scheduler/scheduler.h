@@ -31,7 +31,7 @@ public:
     // steps below the caller's priority.
     Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t depth_per_device,
               std::function<void()> wake, bool failover, std::string name, int worker_nice);
-    ~Scheduler();  // GIL held: destroys jobs and devices
+    ~Scheduler();  // destroys jobs and devices: their keepers take the GIL themselves
 
     void start();  // idempotent
     // Throws EngineClosedError after close(), DeviceError when no device is healthy.

@@ -1,10 +1,10 @@
 #include <pybind11/pybind11.h>
 
-#include "common/error_translation.h"
-#include "edgetpu/bindings.h"
-#include "preprocess/bindings.h"
-#include "scheduler/bindings.h"
-#include "tflite/bindings.h"
+#include "python/error_translation.h"
+#include "python/edgetpu_bindings.h"
+#include "python/preprocess_bindings.h"
+#include "python/engine_bindings.h"
+#include "python/tflite_bindings.h"
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "streamcore native core (private: use the streamcore package)";

@@ -1,5 +1,5 @@
 // Python classes FrameView and PreprocessParams, and _core.preprocess / _core.plan_geometry.
-#include "preprocess/bindings.h"
+#include "python/preprocess_bindings.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>

@@ -1,4 +1,4 @@
-#include "scheduler/loop_notifier.h"
+#include "python/loop_notifier.h"
 
 #include <pthread.h>
 

@@ -1,6 +1,4 @@
 #pragma once
-#include <pybind11/pybind11.h>
-
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -12,11 +10,12 @@ namespace sc {
 
 using Clock = std::chrono::steady_clock;
 
-// One frame on its way through a device. Workers move it by pointer only; it is created
-// and destroyed with the GIL held because `keeper` owns the frame's Python buffers.
+// One frame on its way through a device. Workers move it by pointer only. `keeper` owns
+// whatever holds the frame's planes (Python buffers); the binding layer gives it a deleter
+// that takes the GIL, and jobs are destroyed on the thread that drains them.
 struct Job {
     uint64_t id = 0;
-    pybind11::object keeper;
+    std::shared_ptr<void> keeper;
     Frame frame;
     PreprocessParams params;
     Clock::time_point submitted;

@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tflite/c_abi.h"
+#include "backends/tflite/c_abi.h"
 
 // libedgetpu passes std::string across its ABI; it is built with the C++11 string.
 static_assert(_GLIBCXX_USE_CXX11_ABI == 1, "build with -D_GLIBCXX_USE_CXX11_ABI=1 (libedgetpu's std::string ABI)");

@@ -1,9 +1,9 @@
-#include "tflite/xnnpack.h"
+#include "backends/tflite/xnnpack.h"
 
 #include <string>
 
 #include "common/errors.h"
-#include "tflite/symbols.h"
+#include "backends/tflite/symbols.h"
 
 namespace sc {
 

@@ -1,29 +1,23 @@
-#include "scheduler/bindings.h"
+#include "python/engine_bindings.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <cstdlib>
 #include <limits>
 #include <memory>
 
 #include "common/errors.h"
-#include "preprocess/bindings.h"
+#include "python/preprocess_bindings.h"
 #include "preprocess/preprocess.h"
-#include "scheduler/loop_notifier.h"
+#include "python/keepalive.h"
+#include "python/loop_notifier.h"
 #include "scheduler/scheduler.h"
 
 namespace py = pybind11;
 
 namespace sc {
 namespace {
-
-DType parse_dtype(const std::string& name) {
-    if (name == "uint8") return DType::UInt8;
-    if (name == "int8") return DType::Int8;
-    if (name == "float32") return DType::Float32;
-    throw ModelError("model input dtype " + name +
-                     " is not supported; streamcore feeds uint8, int8 or float32 image tensors");
-}
 
 struct OutputMeta {
     py::dtype dtype;
@@ -55,6 +49,7 @@ public:
 
     ~EngineCore() {
         if (!closed_) close(std::numeric_limits<double>::infinity());
+        scheduler_.reset();  // with the GIL: jobs and devices release Python objects
     }
 
     void start() {
@@ -70,7 +65,7 @@ public:
         job->id = id;
         job->frame = view.frame;
         job->params = params;
-        job->keeper = std::move(view_obj);
+        job->keeper = hold_python(std::move(view_obj));
         job->submitted = Clock::now();
         scheduler_->submit(std::move(job));
     }
@@ -162,37 +157,71 @@ private:
 }  // namespace
 
 void bind_engine(py::module_& m) {
-    py::class_<Device, std::shared_ptr<Device>>(m, "Device")
-        .def(py::init([](std::string name, std::uintptr_t interpreter, py::object owner,
-                         std::uintptr_t input_ptr, int height, int width, int channels,
-                         const std::string& dtype, float scale, int zero_point, std::size_t input_bytes,
-                         std::vector<std::tuple<std::uintptr_t, std::size_t, std::size_t>> outputs,
-                         py::list keepalive, bool prefetch) {
-                 TensorDesc input;
-                 input.data = reinterpret_cast<void*>(input_ptr);
-                 input.height = height;
-                 input.width = width;
-                 input.channels = channels;
-                 input.dtype = parse_dtype(dtype);
-                 input.scale = scale;
-                 input.zero_point = zero_point;
-                 input.bytes = input_bytes;
-                 std::vector<OutputSlot> slots;
-                 for (auto& [ptr, bytes, offset] : outputs) {
-                     slots.push_back({reinterpret_cast<const void*>(ptr), bytes, offset});
-                 }
-                 return std::make_shared<Device>(std::move(name), interpreter, std::move(owner), input,
-                                                 std::move(slots), std::move(keepalive), prefetch);
+    py::class_<TensorMeta>(m, "TensorMeta", "A model tensor as a backend describes it.")
+        .def(py::init([](std::string name, std::string dtype, std::vector<int64_t> shape, float scale,
+                         int64_t zero_point) {
+                 return TensorMeta{std::move(name), std::move(dtype), std::move(shape), scale, zero_point};
              }),
-             py::arg("name"), py::arg("interpreter"), py::arg("owner"), py::arg("input_ptr"),
-             py::arg("height"), py::arg("width"), py::arg("channels"), py::arg("dtype"),
-             py::arg("scale"), py::arg("zero_point"), py::arg("input_bytes"), py::arg("outputs"),
-             py::arg("keepalive"), py::arg("prefetch") = false)
+             py::arg("name"), py::arg("dtype"), py::arg("shape"), py::arg("scale") = 0.0f,
+             py::arg("zero_point") = 0)
+        .def_readonly("name", &TensorMeta::name)
+        .def_readonly("dtype", &TensorMeta::dtype)
+        .def_readonly("shape", &TensorMeta::shape)
+        .def_readonly("scale", &TensorMeta::scale)
+        .def_readonly("zero_point", &TensorMeta::zero_point)
+        .def("__repr__", [](const TensorMeta& t) { return "<TensorMeta " + t.name + " " + t.dtype + ">"; });
+
+    py::class_<Device, std::shared_ptr<Device>>(m, "Device", "One model instance on one device (any backend).")
         .def_property_readonly("name", &Device::name)
-        .def("invoke", [](Device& d) {
+        .def_property_readonly("kind", &Device::kind)
+        .def_property_readonly("prefetch", &Device::prefetch)
+        .def("describe_inputs", &Device::describe_inputs)
+        .def("describe_outputs", &Device::describe_outputs)
+        .def("set_output_layout",
+             [](Device& d, const std::vector<std::pair<std::size_t, std::size_t>>& spans) {
+                 std::vector<OutputSpan> out;
+                 for (auto& [offset, bytes] : spans) {
+                     if (offset % 64 != 0) throw InputError("output offsets must be multiples of 64");
+                     out.push_back({offset, bytes});
+                 }
+                 d.set_output_layout(std::move(out));
+             },
+             py::arg("spans"), "[(offset, bytes)] of each output inside an output block.")
+        .def_property_readonly("output_bytes", &Device::output_bytes)
+        .def_property_readonly("input_address",
+                               [](const Device& d) { return reinterpret_cast<std::uintptr_t>(d.input().data); })
+        .def_property_readonly("input_bytes", [](const Device& d) { return d.input().bytes; })
+        .def("ready", [](Device& d) {
             py::gil_scoped_release release;
-            d.invoke();
-        });
+            return d.ready();
+        })
+        .def(
+            "invoke",
+            [](Device& d) {
+                // A probe run into a scratch block: the lane is idle while this runs.
+                std::size_t bytes = std::max<std::size_t>(64, (d.output_bytes() + 63) / 64 * 64);
+                std::unique_ptr<uint8_t, void (*)(void*)> block(
+                    static_cast<uint8_t*>(std::aligned_alloc(64, bytes)), std::free);
+                if (!block) throw std::bad_alloc();
+                py::gil_scoped_release release;
+                d.invoke(block.get());
+            },
+            "Runs the model once on whatever the input holds, outputs discarded (health probes, tests).")
+        .def(
+            "invoke_into",
+            [](Device& d, py::buffer out) {
+                py::buffer_info info = out.request(true);
+                std::size_t size = static_cast<std::size_t>(info.size * info.itemsize);
+                auto address = reinterpret_cast<std::uintptr_t>(info.ptr);
+                if (size < d.output_bytes() || address % 64 != 0) {
+                    throw InputError("invoke_into needs a writable 64-byte aligned buffer of at least " +
+                                     std::to_string(d.output_bytes()) + " bytes");
+                }
+                py::gil_scoped_release release;
+                d.invoke(static_cast<uint8_t*>(info.ptr));
+            },
+            py::arg("block"), "Runs the model once, leaving its outputs in `block` at the layout's spans.")
+        .def("__repr__", [](const Device& d) { return "<Device " + d.name() + " " + d.kind() + ">"; });
 
     py::class_<EngineCore>(m, "EngineCore")
         .def(py::init<std::vector<std::shared_ptr<Device>>, std::size_t, py::object, py::object, bool,
