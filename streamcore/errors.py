@@ -11,6 +11,8 @@ __all__ = [
     "EngineClosedError",
     "DeviceError",
     "DeviceNotFoundError",
+    "BackendUnavailableError",
+    "BackendVersionError",
     "EdgeTpuUnavailableError",
     "SourceError",
     "SourceNotFoundError",
@@ -52,7 +54,15 @@ class DeviceNotFoundError(StreamcoreError, LookupError):
     """A device spec names a device that is not present."""
 
 
-class EdgeTpuUnavailableError(DeviceError, OSError):
+class BackendUnavailableError(DeviceError):
+    """A backend's runtime is not installed or cannot be loaded; the message names the pip command."""
+
+
+class BackendVersionError(BackendUnavailableError):
+    """A backend's runtime is installed but its version is outside the tested range."""
+
+
+class EdgeTpuUnavailableError(BackendUnavailableError, OSError):
     """libedgetpu could not be loaded."""
 
 
@@ -74,3 +84,12 @@ class UnsupportedSourceError(SourceError):
 
 class DecodeError(SourceError):
     """A packet that could not be decoded (counted and skipped), or a file that ended early."""
+
+
+def from_native(class_name: str, message: str) -> StreamcoreError:
+    """The one map from a native error (sc::Error's class name) to its Python class: used by
+    the extension's exception translator and for errors delivered on futures."""
+    cls = globals().get(class_name)
+    if not (isinstance(cls, type) and issubclass(cls, StreamcoreError)):
+        cls = InferenceError
+    return cls(message)

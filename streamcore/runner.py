@@ -14,7 +14,7 @@ from . import errors
 from ._native import core
 from .device_pool import DevicePool, Placement
 from .devices import DeviceSpec, parse_devices
-from .errors import EngineClosedError, StreamcoreError
+from .errors import EngineClosedError
 from .frames import to_frame_view
 from .geometry import Geometry
 from .health import HealthMonitor
@@ -203,7 +203,7 @@ class ModelRunner:
             if future is None or future.done():
                 continue  # the caller was cancelled; its outputs are simply dropped
             if err_class is not None:
-                future.set_exception(_native_error(err_class, err_msg))
+                future.set_exception(errors.from_native(err_class, err_msg))
                 continue
             future.set_result(
                 Result(
@@ -236,10 +236,3 @@ def _weak_method(method: Callable[[], None]) -> Callable[[], None]:
             bound()
 
     return call
-
-
-def _native_error(class_name: str, message: str) -> StreamcoreError:
-    cls = getattr(errors, class_name, errors.InferenceError)
-    if not (isinstance(cls, type) and issubclass(cls, StreamcoreError)):
-        cls = errors.InferenceError
-    return cls(message)

@@ -14,8 +14,9 @@ void register_error_translation() {
         try {
             std::rethrow_exception(p);
         } catch (const Error& e) {
-            py::object cls = py::module_::import("streamcore.errors").attr(e.python_class());
-            PyErr_SetString(cls.ptr(), e.what());
+            // One map, in Python: streamcore.errors.from_native (futures use it too).
+            py::object error = py::module_::import("streamcore.errors").attr("from_native")(e.python_class(), e.what());
+            PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
         }
     });
 }

@@ -4,6 +4,7 @@
 #include "python/edgetpu_bindings.h"
 #include "python/preprocess_bindings.h"
 #include "python/engine_bindings.h"
+#include "python/litert_bindings.h"
 #include "python/tflite_bindings.h"
 
 PYBIND11_MODULE(_core, m) {
@@ -13,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
     sc::bind_preprocess(m);
     sc::bind_engine(m);
     sc::bind_edgetpu(m);
+    sc::bind_litert(m);
 }
