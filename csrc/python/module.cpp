@@ -5,6 +5,7 @@
 #include "python/preprocess_bindings.h"
 #include "python/engine_bindings.h"
 #include "python/litert_bindings.h"
+#include "python/openvino_bindings.h"
 #include "python/tflite_bindings.h"
 
 PYBIND11_MODULE(_core, m) {
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
     sc::bind_engine(m);
     sc::bind_edgetpu(m);
     sc::bind_litert(m);
+    sc::bind_openvino(m);
 }
