@@ -13,12 +13,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ._native import core
-from .devices import DeviceRequest
-from .edgetpu_sim import sim_library_path
-from .errors import DeviceError, DeviceNotFoundError
-from .interpreters import BuiltDevice, build_device
-from .model import Model
+from .._native import core
+from ..engine.model import Model
+from ..errors import DeviceError, DeviceNotFoundError
+from .sim import sim_library_path
+from .specs import DeviceRequest
+from .tflite import BuiltDevice, build_device
 
 __all__ = ["TpuOptions", "TpuRecord", "load_runtime", "sim_runtime", "resolve", "build_tpu_device", "list_devices"]
 

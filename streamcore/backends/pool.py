@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .devices import DeviceRequest, default_cpu_count
+from ..engine.model import Model
+from ..errors import DeviceError, EdgeTpuUnavailableError
 from .edgetpu import TpuOptions, TpuRecord, build_tpu_device, load_runtime, records, resolve, sim_runtime
-from .errors import DeviceError, EdgeTpuUnavailableError
-from .interpreters import BuiltDevice, build_cpu_device
-from .model import Model
+from .specs import DeviceRequest, default_cpu_count
+from .tflite import BuiltDevice, build_cpu_device
 
 __all__ = ["DevicePool", "Placement"]
 

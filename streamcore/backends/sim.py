@@ -9,14 +9,15 @@ from __future__ import annotations
 import glob
 import os
 
-from streamcore.errors import EdgeTpuUnavailableError
+from ..errors import EdgeTpuUnavailableError
 
 __all__ = ["sim_library_path"]
 
 
 def sim_library_path() -> str:
-    """Absolute path of the simulated libedgetpu built next to this package."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    """Absolute path of the simulated libedgetpu built into the streamcore package
+    (streamcore/_edgetpu_sim*.so, next to streamcore/_core*.so)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     matches = sorted(glob.glob(os.path.join(here, "_edgetpu_sim*.so")))
     if not matches:
         raise EdgeTpuUnavailableError(

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Union
 
-from .errors import DeviceError
+from ..errors import DeviceError
 
 __all__ = ["DeviceRequest", "parse_devices", "DeviceSpec"]
 

@@ -9,10 +9,10 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 from tflite_runtime.interpreter import Interpreter, InterpreterWithCustomOps, OpResolverType
 
-from ._native import core
-from .errors import ModelError
-from .model import Model, image_input_shape, tensor_infos
-from .tensors import TensorInfo
+from .._native import core
+from ..engine.model import Model, image_input_shape, tensor_infos
+from ..errors import ModelError
+from ..types import TensorInfo
 
 __all__ = ["BuiltDevice", "build_cpu_device", "build_device", "output_layout"]
 

@@ -8,15 +8,14 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from .device_pool import DevicePool, Placement
-from .devices import DeviceSpec
-from .edgetpu import TpuOptions
-from .errors import EngineClosedError, InputError
-from .interpreters import BuiltDevice
+from ..backends.edgetpu import TpuOptions
+from ..backends.pool import DevicePool, Placement
+from ..backends.specs import DeviceSpec
+from ..backends.tflite import BuiltDevice
+from ..errors import EngineClosedError, InputError
+from ..types import Result, TensorInfo
 from .model import Model, ModelSource
-from .results import Result
 from .runner import Adapter, ModelRunner, Roi, RunnerSettings
-from .tensors import TensorInfo
 
 __all__ = ["Engine", "Deploy", "Roi"]
 

@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from streamcore import _core
-from streamcore.errors import InputError
+from .. import _core
+from ..errors import InputError
 
 __all__ = ["to_frame_view"]
 

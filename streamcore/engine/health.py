@@ -9,8 +9,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Dict
 
-from .device_pool import DevicePool
-from .errors import StreamcoreError
+from ..backends.pool import DevicePool
+from ..errors import StreamcoreError
 
 if TYPE_CHECKING:
     from .runner import ModelRunner

@@ -9,9 +9,9 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._native import core
-from .errors import ModelError
-from .tensors import TensorInfo
+from .._native import core
+from ..errors import ModelError
+from ..types import TensorInfo
 
 __all__ = ["Model", "ModelSource", "EDGETPU_CUSTOM_OP"]
 

@@ -10,18 +10,16 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import errors
-from ._native import core
-from .device_pool import DevicePool, Placement
-from .devices import DeviceSpec, parse_devices
-from .errors import EngineClosedError, StreamcoreError
+from .. import errors
+from .._native import core
+from ..backends.pool import DevicePool, Placement
+from ..backends.specs import DeviceSpec, parse_devices
+from ..backends.tflite import BuiltDevice, output_layout
+from ..errors import EngineClosedError, StreamcoreError
+from ..types import Geometry, Result, TensorInfo, Timings
 from .frames import to_frame_view
-from .geometry import Geometry
 from .health import HealthMonitor
-from .interpreters import BuiltDevice, output_layout
 from .model import Model, ModelSource
-from .results import Result, Timings
-from .tensors import TensorInfo
 
 __all__ = ["ModelRunner", "RunnerSettings", "Adapter", "Roi"]
 

@@ -10,13 +10,12 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Tuple, Union
 
-from .devices import DeviceSpec, default_cpu_count
-from .engine import Engine
-from .errors import EngineClosedError, InputError
-from .model import ModelSource
-from .records import StreamResult
-from .results import Result
-from .sources import (
+from ..backends.specs import DeviceSpec, default_cpu_count
+from ..engine.engine import Engine
+from ..engine.model import ModelSource
+from ..errors import EngineClosedError, InputError
+from ..errors import SourceNotFoundError
+from ..sources import (
     AsyncIterableSource,
     AvSource,
     FrameGate,
@@ -26,7 +25,8 @@ from .sources import (
     redact,
     source_kind,
 )
-from .errors import SourceNotFoundError
+from ..types import Result
+from .records import StreamResult
 from .stats import LoopLagMonitor, Samples
 from .stream import Stream
 

@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional
 
 from numpy.typing import NDArray
 
-from .errors import StreamcoreError
-from .results import Result
+from ..errors import StreamcoreError
+from ..types import Result
 
 __all__ = ["StreamResult", "to_jsonable"]
 

@@ -18,10 +18,10 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Tuple, Union
 
-from .errors import InferenceError, SourceError, StreamcoreError
+from ..errors import InferenceError, SourceError, StreamcoreError
+from ..sources import AsyncIterableSource, AvSource, IterableSource, SourceFrame
+from ..sources.urls import redact
 from .records import StreamResult
-from .sources import AsyncIterableSource, AvSource, IterableSource, SourceFrame
-from .sources.urls import redact
 from .stats import Rate, Samples
 from .window import Window
 

@@ -8,7 +8,7 @@ from typing import Union
 
 import av
 
-from .errors import SourceError
+from ..errors import SourceError
 
 __all__ = ["load_image"]
 

@@ -15,10 +15,10 @@ import numpy as np
 from numpy.typing import NDArray
 from tflite_runtime.interpreter import Interpreter, InterpreterWithCustomOps, OpResolverType
 
-from .._native import core
-from ..adapters import get_classes
-from ..devices import parse_devices
-from ..edgetpu import load_runtime, resolve, sim_runtime
+from ..._native import core
+from ...adapters import get_classes
+from ...backends.edgetpu import load_runtime, resolve, sim_runtime
+from ...backends.specs import parse_devices
 from .clip import DecodedVideo
 from .metrics import Budget, ResourceSampler
 from .plan import DeviceConfig

@@ -11,8 +11,8 @@ from typing import Any, List, Sequence
 import av
 import numpy as np
 
-from ..errors import InputError, SourceError
-from ..models.cache import cache_dir
+from ...errors import InputError, SourceError
+from ..synthetic.cache import cache_dir
 
 __all__ = ["synthetic_clip", "DecodedVideo", "decode_frames", "check_videos", "CLIP_SIZE", "CLIP_FPS"]
 

@@ -8,10 +8,10 @@ import sys
 from importlib import metadata
 from typing import Any, Dict, List, Optional
 
-from .. import __version__
-from ..devices import default_cpu_count
-from ..edgetpu import list_devices
-from ..errors import StreamcoreError
+from ... import __version__
+from ...backends.edgetpu import list_devices
+from ...backends.specs import default_cpu_count
+from ...errors import StreamcoreError
 from .plan import Plan
 
 __all__ = ["describe_environment", "cpu_model"]
@@ -71,7 +71,7 @@ def describe_environment(plan: Plan, used_devices: List[Dict[str, Any]]) -> Dict
 
 
 def _sim_runtime_any() -> Any:
-    from ..edgetpu import load_runtime
-    from ..edgetpu_sim import sim_library_path
+    from ...backends.edgetpu import load_runtime
+    from ...backends.sim import sim_library_path
 
     return load_runtime(sim_library_path())  # already configured by the run; no reconfiguration

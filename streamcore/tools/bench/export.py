@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any, Dict, List
 
-from ..errors import InputError
+from ...errors import InputError
 
 __all__ = ["to_json", "to_csv", "write_plot", "CSV_COLUMNS", "check_plot_available"]
 

@@ -9,11 +9,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import tflite
 
-from .. import models
-from ..devices import DeviceRequest, default_cpu_count, parse_devices
-from ..edgetpu import load_runtime, records, resolve, sim_runtime
-from ..errors import DeviceError, EdgeTpuUnavailableError, InputError, ModelError
-from ..model import Model
+from ...backends.edgetpu import load_runtime, records, resolve, sim_runtime
+from ...backends.specs import DeviceRequest, default_cpu_count, parse_devices
+from ...engine.model import Model
+from ...errors import DeviceError, EdgeTpuUnavailableError, InputError, ModelError
+from .. import synthetic
 
 __all__ = ["ModelChoice", "DeviceConfig", "Plan", "make_plan", "Hardware", "probe_hardware", "MODES"]
 
@@ -155,10 +155,10 @@ def choose_model(given: Optional[str], kind: str) -> Tuple[ModelChoice, Optional
 def _choose_model(given: Optional[str], kind: str) -> Tuple[ModelChoice, Optional[str]]:
     if given is None:
         if kind == "cpu":
-            path = models.cached_path("mobilenet_v2", models.mobilenet_v2)
+            path = synthetic.cached_path("mobilenet_v2", synthetic.mobilenet_v2)
             return _describe(path, SYNTHETIC_CPU), None
         if kind == "sim":
-            path = models.cached_path("edgetpu_classifier-224-1001", models.edgetpu_classifier)
+            path = synthetic.cached_path("edgetpu_classifier-224-1001", synthetic.edgetpu_classifier)
             return _describe(path, SYNTHETIC_SIM), None
         raise InputError(
             "Edge TPUs are present, but the built-in synthetic model is not compiled Edge TPU code; "

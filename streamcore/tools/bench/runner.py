@@ -9,10 +9,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from ..adapters import Classify, Detect
-from ..engine import Engine
-from ..pipeline import Pipeline
-from ..results import Result
+from ...adapters import Classify, Detect
+from ...engine.engine import Engine
+from ...pipeline.pipeline import Pipeline
+from ...types import Result
 from .clip import DecodedVideo
 from .metrics import Budget, ResourceSampler, ResourceUsage, mean_or_none, summarize
 from .plan import DeviceConfig

@@ -8,8 +8,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..adapters import read_labels
-from ..errors import InputError
+from ...adapters import read_labels
+from ...errors import InputError
 from .baseline import run_baseline
 from .clip import check_videos, decode_frames, synthetic_clip
 from .environment import describe_environment

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from ..errors import StreamcoreError
+from ...errors import StreamcoreError
 from . import bench, classify, devices, run
 
 __all__ = ["main"]

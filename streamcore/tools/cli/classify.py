@@ -7,10 +7,10 @@ import asyncio
 import time
 from typing import Any
 
-from ..adapters import Classify, read_labels
-from ..engine import Engine
-from ..errors import InputError
-from ..images import load_image
+from ...adapters import Classify, read_labels
+from ...engine.engine import Engine
+from ...errors import InputError
+from ...sources.images import load_image
 
 
 def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:

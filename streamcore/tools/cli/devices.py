@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any, Dict
 
-from ..edgetpu import list_devices, load_runtime, sim_runtime
-from ..errors import EdgeTpuUnavailableError
+from ...backends.edgetpu import list_devices, load_runtime, sim_runtime
+from ...errors import EdgeTpuUnavailableError
 
 
 def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:

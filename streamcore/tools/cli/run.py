@@ -15,10 +15,10 @@ import signal
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
-from ..adapters import Classify, Detect, read_labels
-from ..loop import run as run_loop
-from ..pipeline import Pipeline
-from ..results import Result
+from ...adapters import Classify, Detect, read_labels
+from ...pipeline.loop import run as run_loop
+from ...pipeline.pipeline import Pipeline
+from ...types import Result
 
 
 def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 import tflite
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 __all__ = ["Quantization", "OptionsWriter", "GraphBuilder", "TENSOR_TYPES"]
 

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Union
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 __all__ = ["write", "cache_dir", "cached_path", "CACHE_FORMAT_VERSION"]
 

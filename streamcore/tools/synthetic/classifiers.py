@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import ModelError
+from ...errors import ModelError
 from . import options
 from .builder import GraphBuilder, Quantization
 from .quantized import centering_bias, linear_quantization, random_uint8_weights

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from flatbuffers import flexbuffers
 
-from ..errors import ModelError
+from ...errors import ModelError
 from . import options
 from .builder import GraphBuilder, Quantization
 

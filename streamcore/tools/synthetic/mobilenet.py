@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from ..errors import ModelError
+from ...errors import ModelError
 from . import options
 from .builder import GraphBuilder, Quantization
 from .quantized import (

@@ -1,0 +1,30 @@
+"""Synthetic TFLite models: an alias of ``streamcore.tools.synthetic``, kept so that
+``from streamcore import models`` and ``python -m streamcore.models`` go on working."""
+
+from __future__ import annotations
+
+from ..tools.synthetic import (
+    GraphBuilder,
+    Quantization,
+    cache_dir,
+    cached_path,
+    edgetpu_classifier,
+    mobilenet_v2,
+    non_image_model,
+    tiny_classifier,
+    tiny_detector,
+    write,
+)
+
+__all__ = [
+    "mobilenet_v2",
+    "tiny_classifier",
+    "tiny_detector",
+    "non_image_model",
+    "edgetpu_classifier",
+    "write",
+    "cached_path",
+    "cache_dir",
+    "GraphBuilder",
+    "Quantization",
+]
