@@ -213,6 +213,43 @@ class ModelRunner:
                 )
             )
 
+    # -- device slots, as the health monitor sees them (health.DeviceSlots) --------------
+
+    @property
+    def running(self) -> bool:
+        return self.native is not None
+
+    def slot_stats(self) -> Optional[List[Dict[str, Any]]]:
+        native = self.native
+        return None if native is None else native.stats()
+
+    def slot(self, index: int) -> Tuple[Placement, Optional[BuiltDevice]]:
+        return self.placements[index], self.devices[index]
+
+    def set_healthy(self, index: int, healthy: bool) -> None:
+        native = self.native
+        if native is not None:
+            native.set_healthy(index, healthy)
+
+    def retire(self, index: int) -> bool:
+        native = self.native
+        if native is None or native.retire_device(index) is None:
+            return False
+        self.devices[index] = None
+        return True
+
+    def install_device(self, index: int, device: BuiltDevice) -> None:
+        native = self.native
+        if native is None:
+            return
+        native.install_device(index, device.native)
+        self.devices[index] = device
+
+    def count_reopen(self, index: int) -> None:
+        self.reopens[index] = self.reopens.get(index, 0) + 1
+
+    # -- stats -------------------------------------------------------------------------
+
     def stats(self) -> List[Dict[str, Any]]:
         if self.native is None:
             return []
