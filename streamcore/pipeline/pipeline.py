@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Optional, Tuple, Union
 
 from ..backends.specs import DeviceSpec, default_cpu_count
 from ..engine.engine import Engine
@@ -26,6 +26,7 @@ from ..sources import (
     source_kind,
 )
 from ..types import Result
+from .hub import ResultHub
 from .records import StreamResult
 from .stats import LoopLagMonitor, Samples
 from .stream import Stream
@@ -85,15 +86,12 @@ class Pipeline:
             raise InputError("buffer and live_queue must be at least 1")
         self.engine = engine
         self.keep_frames = keep_frames
-        self.wait_for_consumer = wait_for_consumer
-        self.buffer = buffer
+        self._hub = ResultHub(buffer, wait_for_consumer)
         self.live_queue = live_queue
         self._max_inflight = max_inflight
         self._decoder_threads = decoder_threads or default_cpu_count()
         self.decoder_nice = decoder_nice
         self._streams: Dict[str, Stream] = {}
-        self._subscribers: List["asyncio.Queue[Optional[StreamResult]]"] = []
-        self._subscription: Optional[asyncio.Event] = None
         self._idle: Optional[asyncio.Event] = None
         self._monitor = LoopLagMonitor() if monitor_loop else None
         self._device_invoke: Dict[str, Samples] = {}
@@ -102,6 +100,24 @@ class Pipeline:
         self._started_at = 0.0
         self._names = itertools.count(1)
         self._state = "new"
+
+    @property
+    def buffer(self) -> int:
+        """Bounds each reader's queue."""
+        return self._hub.buffer
+
+    @buffer.setter
+    def buffer(self, value: int) -> None:
+        self._hub.buffer = value
+
+    @property
+    def wait_for_consumer(self) -> bool:
+        """Streams wait for someone to read their results."""
+        return self._hub.wait_for_consumer
+
+    @wait_for_consumer.setter
+    def wait_for_consumer(self, value: bool) -> None:
+        self._hub.wait_for_consumer = value
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -118,7 +134,7 @@ class Pipeline:
         if self._state == "running":
             return
         await self.engine.start()
-        self._subscription = asyncio.Event()
+        self._hub.start()
         self._idle = asyncio.Event()
         self._started_at = time.monotonic()
         if self._monitor is not None:
@@ -133,7 +149,7 @@ class Pipeline:
             return
         self._state = "closed"
         await asyncio.gather(*(s.close() for s in list(self._streams.values())), return_exceptions=True)
-        for q in self._subscribers:
+        for q in self._hub.subscribers:
             _put_sentinel(q)
         if self._housekeeping is not None:
             self._housekeeping.cancel()
@@ -225,14 +241,18 @@ class Pipeline:
             raise InputError(f"a stream named {display_name!r} exists; pick another name or remove it first")
         capacity = max(1, self.engine.capacity)
         stream = Stream(
-            self,
             display_name,
             built,
             kind,
+            hub=self._hub,
+            infer=self.engine.infer,
             live=is_live,
             max_inflight=self._max_inflight or capacity,
             live_queue=self.live_queue,
             keep_frames=self.keep_frames,
+            decoder_nice=self.decoder_nice,
+            on_result=self._record_device,
+            on_finished=self._stream_finished,
         )
         self._streams[display_name] = stream
         if isinstance(built, AvSource):
@@ -277,8 +297,8 @@ class Pipeline:
         record). Stops when the pipeline closes, or with `until_idle` once every stream added
         so far has ended (files played out)."""
         q: "asyncio.Queue[Optional[StreamResult]]" = asyncio.Queue(self.buffer)
-        self._subscribers.append(q)
-        self._notify_subscriber()
+        self._hub.subscribers.append(q)
+        self._hub.notify_subscriber()
         try:
             if self._state == "closed":
                 return
@@ -290,16 +310,7 @@ class Pipeline:
                     return
                 yield record
         finally:
-            self._subscribers.remove(q)
-
-    def _notify_subscriber(self) -> None:
-        if self._subscription is not None:
-            self._subscription.set()
-            self._subscription = asyncio.Event()
-
-    async def _subscriber_added(self) -> None:
-        assert self._subscription is not None
-        await self._subscription.wait()
+            self._hub.subscribers.remove(q)
 
     def _is_idle(self) -> bool:
         return bool(self._streams) and all(s.ended for s in self._streams.values())

@@ -16,17 +16,16 @@ import os
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from ..errors import InferenceError, SourceError, StreamcoreError
 from ..sources import AsyncIterableSource, AvSource, IterableSource, SourceFrame
 from ..sources.urls import redact
+from ..types import Result
+from .hub import ResultHub
 from .records import StreamResult
 from .stats import Rate, Samples
 from .window import Window
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
 
 __all__ = ["Stream"]
 
@@ -37,19 +36,28 @@ _Item = Union[SourceFrame, StreamResult]  # frames, or error/end records from th
 
 class Stream:
     """A source added to a Pipeline. ``async for r in stream.results()`` yields its records
-    in frame order and stops after its end record."""
+    in frame order and stops after its end record.
+
+    A stream runs its frames through ``infer`` and delivers its records to its own readers
+    and to ``hub``'s; ``on_result`` sees every inference result, and ``on_finished`` the
+    stream once it has ended. Source threads run ``decoder_nice`` steps below the event
+    loop's priority."""
 
     def __init__(
         self,
-        pipeline: "Pipeline",
         name: str,
         source: Union[AvSource, IterableSource, AsyncIterableSource],
         kind: str,
         *,
+        hub: ResultHub,
+        infer: Callable[[Any], Awaitable[Result]],
         live: bool,
         max_inflight: int,
         live_queue: int,
         keep_frames: bool,
+        decoder_nice: int = 0,
+        on_result: Optional[Callable[[Result], None]] = None,
+        on_finished: Optional[Callable[["Stream"], None]] = None,
     ) -> None:
         self.name = name
         self.url = source.url
@@ -60,9 +68,12 @@ class Stream:
         self.error: Optional[StreamcoreError] = None  # why it ended, if not cleanly
         self.last_error: Optional[str] = None
         self.latest: Optional[StreamResult] = None
-        self._pipeline = pipeline
+        self._hub = hub
         self._source = source
-        self._engine = pipeline.engine
+        self._infer_frame = infer
+        self._decoder_nice = decoder_nice
+        self._on_result = on_result
+        self._on_finished = on_finished
         self._loop = asyncio.get_running_loop()
         self._keep_frames = keep_frames
         self._live_queue = max(1, live_queue)
@@ -119,7 +130,7 @@ class Stream:
             self._loop.create_task(self.close())
 
     def _run_source(self) -> None:
-        _lower_priority(self._pipeline.decoder_nice)
+        _lower_priority(self._decoder_nice)
         source = self._source
         assert not isinstance(source, AsyncIterableSource)
         try:
@@ -241,7 +252,7 @@ class Stream:
         record = StreamResult(self.name, "result", index=item.index, pts=item.pts, time=item.time,
                               captured_at=item.captured_wall)
         try:
-            result = await self._engine.infer(item.frame)
+            result = await self._infer_frame(item.frame)
         except StreamcoreError as e:
             record.kind, record.error = "error", e
         except Exception as e:
@@ -249,7 +260,8 @@ class Stream:
         else:
             record.result, record.value = result, result.value
             self._invoke.add(result.timings.invoke_ms)
-            self._pipeline._record_device(result)
+            if self._on_result is not None:
+                self._on_result(result)
         if self._keep_frames:
             record.frame = item.frame
         record.latency_ms = (time.monotonic() - item.captured) * 1000.0
@@ -289,15 +301,16 @@ class Stream:
                     q.put_nowait(record)
                 except asyncio.QueueFull:
                     pass
-        self._pipeline._stream_finished(self)
+        if self._on_finished is not None:
+            self._on_finished(self)
 
     def _all_subscribers(self) -> List["asyncio.Queue[Optional[StreamResult]]"]:
-        return self._subscribers + self._pipeline._subscribers
+        return self._subscribers + self._hub.subscribers
 
     async def _deliver(self, record: StreamResult) -> None:
         subscribers = self._all_subscribers()
-        while not subscribers and self._pipeline.wait_for_consumer:
-            await self._pipeline._subscriber_added()
+        while not subscribers and self._hub.wait_for_consumer:
+            await self._hub.subscriber_added()
             subscribers = self._all_subscribers()
         for q in subscribers:
             await q.put(record)
@@ -309,9 +322,9 @@ class Stream:
         if self._end_record is not None and self._finished.is_set() and not self._subscribers:
             yield self._end_record
             return
-        q: "asyncio.Queue[Optional[StreamResult]]" = asyncio.Queue(self._pipeline.buffer)
+        q: "asyncio.Queue[Optional[StreamResult]]" = asyncio.Queue(self._hub.buffer)
         self._subscribers.append(q)
-        self._pipeline._notify_subscriber()
+        self._hub.notify_subscriber()
         try:
             while True:
                 record = await q.get()
