@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import time
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Optional, Tuple, Union
@@ -14,17 +13,7 @@ from ..backends.specs import DeviceSpec, default_cpu_count
 from ..engine.engine import Engine
 from ..engine.model import ModelSource
 from ..errors import EngineClosedError, InputError
-from ..errors import SourceNotFoundError
-from ..sources import (
-    AsyncIterableSource,
-    AvSource,
-    FrameGate,
-    IterableSource,
-    LiveOptions,
-    is_iterable_source,
-    redact,
-    source_kind,
-)
+from ..sources import AvSource, LiveOptions, open_source
 from ..types import Result
 from .hub import ResultHub
 from .records import StreamResult
@@ -195,48 +184,25 @@ class Pipeline:
         """
         if self._state != "running":
             raise EngineClosedError("the pipeline is not running; use `async with Pipeline(...) as p`")
-        gate = FrameGate(fps, realtime)
-        display_name = redact(name) if name is not None else None
-        kind: str
-        built: Union[AvSource, IterableSource, AsyncIterableSource]
-        if isinstance(source, os.PathLike):
-            source = os.fspath(source)
-        if isinstance(source, str):
-            kind = source_kind(source)
-            is_live = live if live is not None else kind != "file"
-            display_name = display_name or self._unique(_default_name(source))
-            if kind == "file" and not os.path.exists(_strip_file_scheme(source)):
-                raise SourceNotFoundError(f"no such file {redact(source)}; check the path")
-            built = AvSource(
-                source,
-                display_name,
-                is_live,
-                gate,
-                threads=1,
-                live_options=LiveOptions(
-                    open_timeout=open_timeout,
-                    stall_timeout=stall_timeout,
-                    reconnect=reconnect,
-                    max_reconnects=max_reconnects,
-                    reconnect_delay=reconnect_delay,
-                    max_reconnect_delay=max_reconnect_delay,
-                ),
-                format=format,
-                options=dict(options or {}),
-            )
-        elif is_iterable_source(source):
-            kind = "iterable"
-            is_live = bool(live)
-            display_name = display_name or self._unique("frames")
-            if hasattr(source, "__aiter__"):
-                built = AsyncIterableSource(source, display_name, is_live, gate)
-            else:
-                built = IterableSource(source, display_name, is_live, gate)
-        else:
-            raise InputError(
-                f"cannot read frames from a {type(source).__name__}; pass a path, a URL, /dev/videoN, "
-                "or an iterable of frames"
-            )
+        built = open_source(
+            source,
+            name,
+            live=live,
+            fps=fps,
+            realtime=realtime,
+            live_options=LiveOptions(
+                open_timeout=open_timeout,
+                stall_timeout=stall_timeout,
+                reconnect=reconnect,
+                max_reconnects=max_reconnects,
+                reconnect_delay=reconnect_delay,
+                max_reconnect_delay=max_reconnect_delay,
+            ),
+            format=format,
+            options=options,
+            unique=self._unique,
+        )
+        display_name, kind, is_live = built.name, built.kind, built.live
         if display_name in self._streams:
             raise InputError(f"a stream named {display_name!r} exists; pick another name or remove it first")
         capacity = max(1, self.engine.capacity)
@@ -374,16 +340,6 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.engine!r}, streams={sorted(self._streams)}, {self._state})"
-
-
-def _strip_file_scheme(location: str) -> str:
-    return location[len("file://"):] if location.startswith("file://") else location
-
-
-def _default_name(location: str) -> str:
-    text = redact(location).rstrip("/")
-    base = os.path.basename(text.split("?", 1)[0]) or text
-    return base.rsplit(".", 1)[0] if source_kind(location) == "file" and "." in base else base
 
 
 def _put_sentinel(q: "asyncio.Queue[Optional[StreamResult]]") -> None:

@@ -19,7 +19,7 @@ from collections import deque
 from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from ..errors import InferenceError, SourceError, StreamcoreError
-from ..sources import AsyncIterableSource, AvSource, IterableSource, SourceFrame
+from ..sources import AnySource, AsyncIterableSource, SourceFrame
 from ..sources.urls import redact
 from ..types import Result
 from .hub import ResultHub
@@ -46,7 +46,7 @@ class Stream:
     def __init__(
         self,
         name: str,
-        source: Union[AvSource, IterableSource, AsyncIterableSource],
+        source: AnySource,
         kind: str,
         *,
         hub: ResultHub,
