@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from streamcore import _core  # noqa: E402
-from streamcore.frames import to_frame_view  # noqa: E402
+from streamcore.engine.frames import to_frame_view  # noqa: E402
 
 
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:

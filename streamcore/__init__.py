@@ -5,8 +5,10 @@ without the GIL; results come back to asyncio as numpy views over native memory.
 """
 
 from .adapters import Classify, Detect, get_classes, get_objects, read_labels
-from .devices import DeviceRequest, parse_devices
-from .engine import Deploy, Engine
+from .backends.specs import DeviceRequest, parse_devices
+from .engine.engine import Deploy, Engine
+from .engine.frames import to_frame_view
+from .engine.model import Model
 from .errors import (
     DeviceError,
     DeviceNotFoundError,
@@ -23,16 +25,12 @@ from .errors import (
     StreamcoreError,
     UnsupportedSourceError,
 )
-from .frames import to_frame_view
-from .geometry import Geometry
-from .loop import run
-from .model import Model
-from .pipeline import Pipeline
-from .records import StreamResult
-from .results import BBox, Class, Object, Result, Timings
+from .pipeline.loop import run
+from .pipeline.pipeline import Pipeline
+from .pipeline.records import StreamResult
+from .pipeline.stream import Stream
 from .sources import redact
-from .stream import Stream
-from .tensors import TensorInfo
+from .types import BBox, Class, Geometry, Object, Result, TensorInfo, Timings
 
 __version__ = "0.1.0"
 

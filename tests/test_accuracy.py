@@ -11,7 +11,7 @@ import av
 import pytest
 
 from streamcore import Classify, Detect, Engine, read_labels
-from streamcore.images import load_image
+from streamcore.sources.images import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,9 +13,7 @@ from numpy.typing import NDArray
 from streamcore.adapters import Adapter, Classify, Detect, get_classes, get_objects, read_labels
 from streamcore.adapters.detection import OutputLayout, find_layout
 from streamcore.errors import InputError, ModelError, StreamcoreError
-from streamcore.geometry import Geometry
-from streamcore.results import Class, Object, Result, Timings
-from streamcore.tensors import TensorInfo
+from streamcore.types import Class, Geometry, Object, Result, TensorInfo, Timings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("STREAMCORE_TEST_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from streamcore.bench import CSV_COLUMNS, SCHEMA
+from streamcore.tools.bench import CSV_COLUMNS, SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,7 +25,7 @@ from streamcore import (
     models,
 )
 from streamcore._native import core
-from streamcore.edgetpu import sim_runtime
+from streamcore.backends.edgetpu import sim_runtime
 from tests.edgetpu_model import edgetpu_model
 
 H, W, CLASSES = 16, 16, 10
@@ -187,7 +187,7 @@ async def test_library_without_the_symbols(tpu_model: bytes, monkeypatch: pytest
 
 async def test_the_real_path_finds_no_usb_device(tpu_model: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     # The simulator loaded as if it were the system library: it has no USB devices.
-    from streamcore.edgetpu_sim import sim_library_path
+    from streamcore.backends.sim import sim_library_path
 
     monkeypatch.setenv("STREAMCORE_LIBEDGETPU", sim_library_path())
     with pytest.raises(DeviceNotFoundError, match="no Edge TPU matches usb"):

@@ -20,7 +20,7 @@ import pytest
 from tflite_runtime.interpreter import InterpreterWithCustomOps, OpResolverType
 
 from streamcore import _core
-from streamcore.edgetpu_sim import sim_library_path
+from streamcore.backends.sim import sim_library_path
 from streamcore.errors import (
     DeviceError,
     DeviceNotFoundError,
@@ -192,7 +192,7 @@ def test_simulator_enumerates_configured_devices(runtime: _core.EdgeTpuRuntime) 
 
 def test_environment_sets_simulator_defaults() -> None:
     code = (
-        "from streamcore import _core; from streamcore.edgetpu_sim import sim_library_path;"
+        "from streamcore import _core; from streamcore.backends.sim import sim_library_path;"
         "print(len(_core.EdgeTpuRuntime(sim_library_path()).enumerate()))"
     )
     env = dict(os.environ, STREAMCORE_SIM_DEVICES="4", STREAMCORE_SIM_LATENCY_MS="1")

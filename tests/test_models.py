@@ -17,7 +17,7 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 from tflite_runtime.interpreter import Interpreter
 
 from streamcore.errors import ModelError
-from streamcore.models import (
+from streamcore.tools.synthetic import (
     cached_path,
     mobilenet_v2,
     non_image_model,
@@ -25,7 +25,7 @@ from streamcore.models import (
     tiny_detector,
     write,
 )
-from streamcore.models.__main__ import main as cli_main
+from streamcore.tools.synthetic.__main__ import main as cli_main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,8 @@ import pytest
 
 from streamcore import _core
 from streamcore.errors import InputError, RoiError
-from streamcore.frames import to_frame_view
-from streamcore.geometry import Geometry
+from streamcore.engine.frames import to_frame_view
+from streamcore.types import Geometry
 from tests.preprocess_reference import reference
 
 RNG = np.random.default_rng(7)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from ..results import Result
+from ..types import Result
 
 __all__ = ["Adapter"]
 

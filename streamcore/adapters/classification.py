@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, ModelError
-from ..results import Class, Result
+from ..types import Class, Result
 from .labels import LabelsArg, as_label_map
 
 __all__ = ["Classify", "get_classes"]

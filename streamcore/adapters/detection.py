@@ -24,9 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, ModelError
-from ..geometry import Geometry
-from ..results import BBox, Object, Result
-from ..tensors import TensorInfo
+from ..types import BBox, Geometry, Object, Result, TensorInfo
 from .labels import LabelsArg, as_label_map
 
 __all__ = ["Detect", "get_objects", "OutputLayout", "find_layout"]

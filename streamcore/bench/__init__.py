@@ -1,12 +1,19 @@
-"""`python -m streamcore bench`: CPU, Edge TPUs and the hand-written baseline measured side
-by side in one run (latency, throughput, decode-to-result pipeline)."""
+"""`python -m streamcore bench`: an alias of ``streamcore.tools.bench``, kept because
+``streamcore.bench.SCHEMA`` (the bench --json schema) is documented public."""
 
 from __future__ import annotations
 
-from .export import CSV_COLUMNS, to_csv, to_json, write_plot
-from .schema import SCHEMA, SCHEMA_ID
-from .session import BenchOptions, run_bench
-from .table import render
+from ..tools.bench import (
+    CSV_COLUMNS,
+    SCHEMA,
+    SCHEMA_ID,
+    BenchOptions,
+    render,
+    run_bench,
+    to_csv,
+    to_json,
+    write_plot,
+)
 
 __all__ = ["BenchOptions", "run_bench", "render", "to_json", "to_csv", "write_plot", "SCHEMA", "SCHEMA_ID",
            "CSV_COLUMNS"]

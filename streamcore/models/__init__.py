@@ -1,13 +1,20 @@
-"""Synthetic TFLite models built in memory: default models for benchmarks and tests on a fresh clone."""
+"""Synthetic TFLite models: an alias of ``streamcore.tools.synthetic``, kept so that
+``from streamcore import models`` and ``python -m streamcore.models`` go on working."""
 
 from __future__ import annotations
 
-from .builder import GraphBuilder, Quantization
-from .cache import cache_dir, cached_path, write
-from .classifiers import non_image_model, tiny_classifier
-from .detector import tiny_detector
-from .edgetpu import edgetpu_classifier
-from .mobilenet import mobilenet_v2
+from ..tools.synthetic import (
+    GraphBuilder,
+    Quantization,
+    cache_dir,
+    cached_path,
+    edgetpu_classifier,
+    mobilenet_v2,
+    non_image_model,
+    tiny_classifier,
+    tiny_detector,
+    write,
+)
 
 __all__ = [
     "mobilenet_v2",

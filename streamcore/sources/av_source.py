@@ -60,6 +60,11 @@ class AvSource:
     def url(self) -> str:
         return redact(self.location)
 
+    @property
+    def kind(self) -> str:
+        """"file", "network" or "v4l2"."""
+        return source_kind(self.location)
+
     # -- the source thread ---------------------------------------------------------------
 
     def run(self, sink: Sink) -> None:

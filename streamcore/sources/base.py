@@ -53,6 +53,9 @@ class Source(Protocol):
     url: str  # display form, credentials redacted
     live: bool
 
+    @property
+    def kind(self) -> str: ...  # "file", "network", "v4l2" or "iterable"
+
     def run(self, sink: Sink) -> None: ...
 
 

@@ -29,6 +29,10 @@ class IterableSource:
     gate: FrameGate
     url: str = "<iterable>"
 
+    @property
+    def kind(self) -> str:
+        return "iterable"
+
     def run(self, sink: Sink) -> None:
         sink.state("streaming")
         error: Optional[StreamcoreError] = None
@@ -53,6 +57,10 @@ class AsyncIterableSource:
     live: bool
     gate: FrameGate
     url: str = "<async iterable>"
+
+    @property
+    def kind(self) -> str:
+        return "iterable"
 
     async def run_async(self, sink: "AsyncSink") -> None:
         sink.state("streaming")

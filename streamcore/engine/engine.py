@@ -1,0 +1,254 @@
+"""The asyncio face of the native scheduler: submit frames, await results."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from ..backends.edgetpu import TpuOptions
+from ..backends.pool import DevicePool, Placement
+from ..backends.specs import DeviceSpec
+from ..backends.tflite import BuiltDevice
+from ..errors import EngineClosedError, InputError
+from ..types import Result, TensorInfo
+from .model import Model, ModelSource
+from .runner import Adapter, ModelRunner, Roi, RunnerSettings
+
+__all__ = ["Engine", "Deploy", "Roi"]
+
+_open_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+@dataclass
+class Deploy:
+    """One model of a multi-model engine, pinned to its own devices."""
+
+    model: ModelSource
+    devices: DeviceSpec = "auto"
+    adapter: Optional[Adapter] = None
+    preprocess: Dict[str, Any] = field(default_factory=dict)  # fit, filter, mean, std, ...
+
+
+class Engine:
+    """Runs a model on one or more devices.
+
+    ``async with Engine("model.tflite", devices="cpu:2") as engine:``
+    ``result = await engine.infer(frame)``
+
+    Several models, each pinned to its own devices (one model per TPU, as Coral advises)::
+
+        Engine({"detector": Deploy(ssd, "usb:0", Detect()), "classifier": (mobilenet, "usb:1")})
+        await engine.infer(frame, model="detector")
+
+    ``frame`` is a PyAV VideoFrame or a numpy image (HxWx3 RGB, HxW gray, ...). Frames are
+    preprocessed (colour conversion, resize, quantization) and run on the next device with
+    room, round-robin. At most ``queue_depth`` frames wait per device; further ``infer``
+    calls wait for room (backpressure). On Edge TPUs a device that fails is taken out of
+    rotation, its frames are retried on the others, and it is reopened in the background.
+    Worker threads run ``worker_nice`` steps below the caller's priority so the event loop
+    stays responsive while they saturate the CPU (0 keeps them equal); the default 10 also
+    keeps them below streamcore's decoder threads (5), which hold the GIL at times.
+    """
+
+    def __init__(
+        self,
+        model: Union[ModelSource, Mapping[str, Union[Deploy, Tuple[Any, ...]]]],
+        devices: DeviceSpec = "auto",
+        *,
+        adapter: Optional[Adapter] = None,
+        fit: str = "stretch",
+        filter: str = "bilinear",
+        mean: float = 128.0,
+        std: float = 128.0,
+        pad_value: int = 0,
+        bgr: bool = False,
+        queue_depth: int = 2,
+        worker_nice: int = 10,
+        performance: Optional[str] = None,
+        usb_max_bulk_in_queue_length: Optional[int] = None,
+        fallback_to_cpu: bool = False,
+        failover: Optional[bool] = None,
+        name: str = "engine",
+    ) -> None:
+        if queue_depth < 1:
+            raise InputError(f"queue_depth={queue_depth}; it must be at least 1")
+        self.name = name
+        self._pool = DevicePool(
+            TpuOptions(performance, usb_max_bulk_in_queue_length), fallback_to_cpu
+        )
+        self._pool.options.to_libedgetpu()  # invalid option values fail here
+        defaults = dict(fit=fit, filter=filter, mean=mean, std=std, pad_value=pad_value, bgr=bgr)
+        if isinstance(model, Mapping):
+            if not model:
+                raise InputError("no models given; pass a model or a mapping name -> Deploy")
+            deploys = {key: _as_deploy(key, value) for key, value in model.items()}
+        else:
+            deploys = {"default": Deploy(model, devices, adapter)}
+        settings = RunnerSettings(name, queue_depth, worker_nice, failover, self._pool)
+        self._runners: Dict[str, ModelRunner] = {
+            key: ModelRunner(settings, key, d.model, d.devices, d.adapter, {**defaults, **d.preprocess})
+            for key, d in deploys.items()
+        }
+        self._starting: Optional["asyncio.Future[None]"] = None
+        self._started = False
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> "Engine":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def start(self) -> None:
+        """Opens the devices and builds the interpreters (off the event loop), then starts
+        the workers. Idempotent; concurrent calls wait for the same start."""
+        if self._closed:
+            raise EngineClosedError("the engine is closed; create a new Engine")
+        if self._started:
+            return
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+            return
+        loop = asyncio.get_running_loop()
+        self._starting = loop.create_future()
+        try:
+            built = await loop.run_in_executor(None, self._build_all)
+            for runner in self._runners.values():
+                runner.install(loop, built[runner.key])
+            self._started = True
+            _open_engines.add(self)
+            self._starting.set_result(None)
+        except BaseException as e:
+            for runner in self._runners.values():
+                runner.discard()
+            self._pool.close()
+            self._starting.set_exception(e)
+            self._starting.exception()  # retrieved: concurrent starters get it through shield
+            self._starting = None
+            raise
+
+    def _build_all(self) -> Dict[str, List[Tuple[Placement, BuiltDevice]]]:
+        built: Dict[str, List[Tuple[Placement, BuiltDevice]]] = {}
+        self._pool.configure_simulator([r for runner in self._runners.values() for r in runner.requests])
+        for runner in self._runners.values():
+            placements = self._pool.place(runner.requests)
+            built[runner.key] = [(p, self._pool.build(runner.model, p)) for p in placements]
+        return built
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stops the workers (waiting at most `timeout` for a running invoke) and fails frames
+        that had not started with EngineClosedError. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._starting is not None and not self._started:
+            try:
+                await asyncio.shield(self._starting)
+            except BaseException:
+                return
+        for runner in self._runners.values():
+            await runner.close(timeout)
+        self._pool.close()
+        _open_engines.discard(self)
+
+    def close_now(self, timeout: float = 2.0) -> None:
+        """Synchronous close for atexit and non-async callers (blocks up to `timeout`)."""
+        if self._closed:
+            return
+        self._closed = True
+        for runner in self._runners.values():
+            runner.close_now(timeout)
+        self._pool.close()
+        _open_engines.discard(self)
+
+    # -- inference ---------------------------------------------------------------------
+
+    def _runner(self, model: Optional[str]) -> ModelRunner:
+        if model is None:
+            if len(self._runners) == 1:
+                return next(iter(self._runners.values()))
+            raise InputError(f"this engine runs several models; pass model= one of {sorted(self._runners)}")
+        try:
+            return self._runners[model]
+        except KeyError:
+            raise InputError(f"no model named {model!r}; this engine has {sorted(self._runners)}") from None
+
+    async def infer(
+        self, frame: Any, roi: Optional[Roi] = None, *, model: Optional[str] = None, **frame_options: Any
+    ) -> Result:
+        """Runs one frame. ``roi=(x, y, w, h)`` restricts it to a region of the frame;
+        ``model`` picks the model of a multi-model engine; ``frame_options`` (format,
+        matrix, range) describe numpy frames."""
+        if self._closed:
+            raise EngineClosedError("the engine is closed; create a new Engine")
+        if not self._started:
+            raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
+        return await self._runner(model).infer(frame, roi, frame_options)
+
+    @property
+    def models(self) -> List[str]:
+        return list(self._runners)
+
+    def model(self, name: Optional[str] = None) -> Model:
+        return self._runner(name).model
+
+    def input_details(self, model: Optional[str] = None) -> List[TensorInfo]:
+        return self._runner(model).details()[0]
+
+    def output_details(self, model: Optional[str] = None) -> List[TensorInfo]:
+        return self._runner(model).details()[1]
+
+    @property
+    def capacity(self) -> int:
+        """Frames that can be in flight at once (queue_depth per device), all models."""
+        return sum(r.capacity for r in self._runners.values())
+
+    @property
+    def inflight(self) -> int:
+        """Frames submitted and not yet completed, all models."""
+        return sum(r.inflight for r in self._runners.values())
+
+    @property
+    def devices(self) -> List[str]:
+        names: List[str] = []
+        for runner in self._runners.values():
+            names += [n for n in runner.device_names if n not in names]
+        return names
+
+    def stats(self) -> List[Dict[str, Any]]:
+        """Per device and model: frames, errors, busy seconds, in flight, healthy, retried,
+        reopens, and whether the device is simulated."""
+        return [s for r in self._runners.values() for s in r.stats()]
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("running" if self._started else "not started")
+        models = ", ".join(f"{k}={r.model.name}" for k, r in self._runners.items())
+        return f"Engine({models}, devices={self.devices}, {state})"
+
+
+def _as_deploy(key: str, value: Union[Deploy, Tuple[Any, ...]]) -> Deploy:
+    if isinstance(value, Deploy):
+        return value
+    if isinstance(value, tuple) and 1 <= len(value) <= 3:
+        return Deploy(*value)
+    raise InputError(f"model {key!r}: pass Deploy(model, devices, adapter) or (model, devices[, adapter])")
+
+
+@atexit.register
+def _close_open_engines() -> None:
+    for engine in list(_open_engines):
+        engine.close_now()

@@ -1,0 +1,142 @@
+"""Turns PyAV frames and numpy arrays into zero-copy native frame views for preprocess.
+
+PyAV formats other than yuv420p, yuvj420p, nv12, nv21, rgb24, bgr24, rgba, bgra and gray are
+first converted with ``frame.reformat(format="yuv420p")`` (one copy, done by libswscale).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import _core
+from ..errors import InputError
+
+__all__ = ["to_frame_view"]
+
+_AV_FORMATS = {
+    "yuv420p": "yuv420p",
+    "yuvj420p": "yuvj420p",
+    "nv12": "nv12",
+    "nv21": "nv21",
+    "rgb24": "rgb24",
+    "bgr24": "bgr24",
+    "rgba": "rgba",
+    "bgra": "bgra",
+    "gray": "gray8",
+    "gray8": "gray8",
+}
+_YUV = ("yuv420p", "yuvj420p", "i420", "nv12", "nv21")
+# FFmpeg AVColorSpace values (libavutil/pixfmt.h).
+_AVCOL_SPC_BT709 = 1
+_AVCOL_SPC_BT601 = (5, 6)  # BT470BG, SMPTE170M
+# FFmpeg AVColorRange values.
+_AVCOL_RANGE_MPEG = 1
+_AVCOL_RANGE_JPEG = 2
+
+try:
+    import av
+
+    _VideoFrame: Any = av.VideoFrame
+except ImportError:  # PyAV is optional for numpy-only users
+    _VideoFrame = None
+
+
+def to_frame_view(
+    frame: Any,
+    *,
+    format: Optional[str] = None,
+    matrix: Optional[str] = None,
+    range: Optional[str] = None,
+) -> _core.FrameView:
+    """Borrows `frame` (an ``av.VideoFrame`` or a uint8 numpy array) as a native FrameView.
+
+    numpy: HxWx3 is rgb24 (``format="bgr24"`` for BGR), HxWx4 rgba (or ``"bgra"``), HxW gray8,
+    and an (H*3//2, W) array with ``format="yuv420p"`` or ``"nv12"``/``"nv21"`` is split into
+    planes without copying. `matrix` ("bt601"/"bt709") and `range` ("limited"/"full") override
+    what the frame says; unspecified YUV is BT.709 from 720 lines up, else BT.601.
+    """
+    if _VideoFrame is not None and isinstance(frame, _VideoFrame):
+        return _from_av(frame, format, matrix, range)
+    if isinstance(frame, np.ndarray):
+        return _from_array(frame, format, matrix, range)
+    raise InputError(
+        f"cannot preprocess a {type(frame).__name__}; pass an av.VideoFrame or a uint8 numpy array "
+        "(HxWx3 RGB, HxWx4 RGBA, HxW gray, or (H*3//2)xW yuv420p/nv12 with format=...)"
+    )
+
+
+def _default_matrix(height: int) -> str:
+    return "bt709" if height >= 720 else "bt601"
+
+
+def _from_av(frame: Any, format: Optional[str], matrix: Optional[str], range: Optional[str]) -> _core.FrameView:
+    name = frame.format.name
+    if name not in _AV_FORMATS:
+        frame = frame.reformat(format="yuv420p")
+        name = "yuv420p"
+    fmt = format or _AV_FORMATS[name]
+    if matrix is None:
+        spc = frame.colorspace
+        if spc == _AVCOL_SPC_BT709:
+            matrix = "bt709"
+        elif spc in _AVCOL_SPC_BT601:
+            matrix = "bt601"
+        else:
+            matrix = _default_matrix(frame.height)
+    if range is None:
+        color_range = frame.color_range
+        if color_range == _AVCOL_RANGE_JPEG:
+            range = "full"
+        elif color_range == _AVCOL_RANGE_MPEG:
+            range = "limited"
+        else:
+            range = "full" if fmt == "yuvj420p" else "limited"
+    planes = frame.planes
+    return _core.FrameView(
+        fmt, frame.width, frame.height, planes, [p.line_size for p in planes], matrix=matrix, range=range
+    )
+
+
+def _from_array(
+    array: "np.ndarray[Any, Any]", format: Optional[str], matrix: Optional[str], range: Optional[str]
+) -> _core.FrameView:
+    if array.dtype != np.uint8:
+        raise InputError(f"frame arrays must be uint8, got {array.dtype}; convert with array.astype(np.uint8)")
+    if array.ndim == 3:
+        height, width, channels = array.shape
+        if channels not in (3, 4):
+            raise InputError(f"a HxWxC frame needs 3 (RGB/BGR) or 4 (RGBA/BGRA) channels, got {channels}")
+        fmt = format or ("rgb24" if channels == 3 else "rgba")
+        if fmt not in (("rgb24", "bgr24") if channels == 3 else ("rgba", "bgra")):
+            raise InputError(f"format {fmt!r} does not fit a HxWx{channels} array")
+        return _core.FrameView(fmt, width, height, [array], matrix=matrix or "bt601", range=range)
+    if array.ndim != 2:
+        raise InputError(
+            f"frame arrays must be HxW, HxWx3 or HxWx4, got shape {array.shape}; "
+            "pass one video frame at a time"
+        )
+    fmt = format or "gray8"
+    if fmt in ("gray8", "gray"):
+        height, width = array.shape
+        return _core.FrameView("gray8", width, height, [array], matrix=matrix or "bt601", range=range)
+    if fmt not in _YUV:
+        raise InputError(f"format {fmt!r} does not fit a 2-D array; use gray8, yuv420p or nv12/nv21")
+    rows, width = array.shape
+    height = rows * 2 // 3
+    if rows != height + (height + 1) // 2 or height <= 0:
+        raise InputError(f"a {fmt} array must be shaped (H*3//2, W), got {array.shape}")
+    chroma_h, chroma_w = (height + 1) // 2, (width + 1) // 2
+    y = array[:height]
+    chroma = array[height:]
+    if fmt in ("nv12", "nv21"):
+        planes = [y, chroma]
+    else:
+        if width % 2:
+            raise InputError("a packed yuv420p array needs an even width; pass the three planes to FrameView")
+        # I420 chroma rows are W/2 wide: two per array row.
+        quarter = chroma.reshape(-1, chroma_w) if chroma.flags.c_contiguous else np.ascontiguousarray(chroma).reshape(-1, chroma_w)
+        planes = [y, quarter[:chroma_h], quarter[chroma_h : 2 * chroma_h]]
+    range_ = range or ("full" if fmt == "yuvj420p" else "limited")
+    return _core.FrameView(fmt, width, height, planes, matrix=matrix or _default_matrix(height), range=range_)

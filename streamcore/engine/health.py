@@ -1,0 +1,133 @@
+"""Keeps an engine's devices in rotation: takes devices that report not ready out, and
+brings failed ones back, with a probe invoke for transient failures, else a reopen by path
+with backoff.
+
+The monitor sees the model it watches only through ``DeviceSlots``: the native core's
+slots, one per placed device."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Dict, List, Optional, Protocol, Tuple
+
+from ..backends.pool import DevicePool, Placement
+from ..backends.tflite import BuiltDevice
+from ..errors import StreamcoreError
+from .model import Model
+
+__all__ = ["HealthMonitor", "DeviceSlots"]
+
+log = logging.getLogger("streamcore.engine")
+
+HEALTH_INTERVAL_S = 0.05
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 5.0
+
+
+class DeviceSlots(Protocol):
+    """The device slots of one model's native core, as the health monitor needs them
+    (implemented by the engine's ModelRunner). Once the core is closed, ``running`` is
+    False, ``slot_stats`` is None and the other calls do nothing."""
+
+    engine_name: str  # for log lines
+    model: Model  # what a reopened device is built for
+
+    @property
+    def running(self) -> bool: ...
+
+    def slot_stats(self) -> Optional[List[Dict[str, Any]]]:
+        """The native core's stats per slot (``healthy``, ...)."""
+        ...
+
+    def slot(self, index: int) -> Tuple[Placement, Optional[BuiltDevice]]:
+        """Where the slot's device is placed, and the device built there (None while it
+        is being reopened)."""
+        ...
+
+    def set_healthy(self, index: int, healthy: bool) -> None:
+        """Puts the slot in or out of rotation."""
+        ...
+
+    def retire(self, index: int) -> bool:
+        """Takes the slot's device out of the core and drops it; False (and nothing done)
+        while a frame is still running on it."""
+        ...
+
+    def install_device(self, index: int, device: BuiltDevice) -> None:
+        """Puts a freshly built device in the slot."""
+        ...
+
+    def count_reopen(self, index: int) -> None:
+        """Counts that the slot's device came back into rotation."""
+        ...
+
+
+class HealthMonitor:
+    def __init__(self, slots: DeviceSlots, pool: DevicePool) -> None:
+        self.slots = slots
+        self.pool = pool
+
+    async def watch(self) -> None:
+        """Takes devices that report not ready out of rotation, and brings failed ones
+        back: a probe invoke for transient failures, else a reopen with backoff."""
+        loop = asyncio.get_running_loop()
+        slots = self.slots
+        next_try: Dict[int, float] = {}
+        delay: Dict[int, float] = {}
+        while slots.running:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            states = slots.slot_stats()
+            if states is None:
+                return
+            for i, state in enumerate(states):
+                placement, built = slots.slot(i)
+                if state["healthy"]:
+                    if built is not None and built.tpu is not None and not built.tpu.closed and not built.tpu.is_ready():
+                        log.warning("%s: %s is not ready; taking it out of rotation", slots.engine_name, placement[0])
+                        slots.set_healthy(i, False)
+                    delay.pop(i, None)
+                    continue
+                now = time.monotonic()
+                if now < next_try.get(i, 0.0):
+                    continue
+                if await loop.run_in_executor(None, self.recover, i):
+                    log.warning("%s: %s is back in rotation", slots.engine_name, placement[0])
+                    slots.count_reopen(i)
+                    delay.pop(i, None)
+                else:
+                    delay[i] = min(BACKOFF_MAX_S, delay.get(i, BACKOFF_FIRST_S / 2) * 2)
+                    next_try[i] = now + delay[i]
+
+    def recover(self, index: int) -> bool:
+        """Runs in an executor thread. True when the device is back in rotation."""
+        slots = self.slots
+        if not slots.running:
+            return False
+        placement, built = slots.slot(index)
+        _, runtime, record = placement
+        if built is not None and (built.tpu is None or (not built.tpu.closed and built.tpu.is_ready())):
+            try:
+                built.native.invoke()  # the lane is idle while unhealthy
+                slots.set_healthy(index, True)
+                return True
+            except StreamcoreError:
+                if record is None:
+                    return False  # a CPU interpreter that fails is not reopened
+        if record is None:
+            return False
+        if built is not None:
+            if not slots.retire(index):
+                return False  # a frame is still running on it
+            self.pool.forget(runtime, record)
+            del built  # the last references: the device closes and its path frees
+        if record.path not in {p for _, p in runtime.enumerate()}:
+            return False
+        try:
+            fresh = self.pool.build(slots.model, placement)
+        except StreamcoreError as e:
+            log.info("%s: reopening %s failed: %s", slots.engine_name, placement[0], e)
+            return False
+        slots.install_device(index, fresh)
+        return True

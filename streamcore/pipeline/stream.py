@@ -1,0 +1,435 @@
+"""One stream inside a Pipeline: its source thread, its queue, its frames in flight, and
+results delivered in frame order.
+
+Frames reach the event loop through ``loop.call_soon_threadsafe``. Lossless streams (files)
+hold a Window: the source thread blocks while ``window`` frames are between decode and
+delivery. Live streams keep at most ``live_queue`` frames waiting and drop the oldest.
+Several frames of one stream may be in flight on different devices; results are emitted
+from a FIFO of their futures, so they come out in frame order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import deque
+from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Union
+
+from ..errors import InferenceError, SourceError, StreamcoreError
+from ..sources import AnySource, AsyncIterableSource, SourceFrame
+from ..sources.urls import redact
+from ..types import Result
+from .hub import ResultHub
+from .records import StreamResult
+from .stats import Rate, Samples
+from .window import Window
+
+__all__ = ["Stream"]
+
+log = logging.getLogger("streamcore.pipeline")
+
+_Item = Union[SourceFrame, StreamResult]  # frames, or error/end records from the source
+
+
+class Stream:
+    """A source added to a Pipeline. ``async for r in stream.results()`` yields its records
+    in frame order and stops after its end record.
+
+    A stream runs its frames through ``infer`` and delivers its records to its own readers
+    and to ``hub``'s; ``on_result`` sees every inference result, and ``on_finished`` the
+    stream once it has ended. Source threads run ``decoder_nice`` steps below the event
+    loop's priority."""
+
+    def __init__(
+        self,
+        name: str,
+        source: AnySource,
+        kind: str,
+        *,
+        hub: ResultHub,
+        infer: Callable[[Any], Awaitable[Result]],
+        live: bool,
+        max_inflight: int,
+        live_queue: int,
+        keep_frames: bool,
+        decoder_nice: int = 0,
+        on_result: Optional[Callable[[Result], None]] = None,
+        on_finished: Optional[Callable[["Stream"], None]] = None,
+    ) -> None:
+        self.name = name
+        self.url = source.url
+        self.kind = kind
+        self.live = live
+        self.state = "connecting"
+        self.reconnects = 0
+        self.error: Optional[StreamcoreError] = None  # why it ended, if not cleanly
+        self.last_error: Optional[str] = None
+        self.latest: Optional[StreamResult] = None
+        self._hub = hub
+        self._source = source
+        self._infer_frame = infer
+        self._decoder_nice = decoder_nice
+        self._on_result = on_result
+        self._on_finished = on_finished
+        self._loop = asyncio.get_running_loop()
+        self._keep_frames = keep_frames
+        self._live_queue = max(1, live_queue)
+        self._window = None if live else Window(max_inflight + self._live_queue)
+        self._slots = asyncio.Semaphore(max_inflight)
+        self._inbox: Deque[_Item] = deque()
+        self._arrived = asyncio.Event()
+        # (future of the record, whether it holds a frame's slot)
+        self._ordered: "asyncio.Queue[Tuple[asyncio.Future[StreamResult], bool]]" = asyncio.Queue()
+        self._subscribers: List["asyncio.Queue[Optional[StreamResult]]"] = []
+        self._end_record: Optional[StreamResult] = None
+        self._finished = asyncio.Event()
+        self._closing = False
+        self._sink = _SourceSink(self)
+        # counters (every decoded frame ends as a result, an error, a drop or a sample-out)
+        self.frames = 0
+        self.results_count = 0
+        self.errors = 0
+        self.dropped = 0
+        self.sampled_out = 0
+        self._camera = Rate()
+        self._process = Rate()
+        self._detection = Rate()
+        self._skipped = Rate()
+        self._latency = Samples()
+        self._invoke = Samples(256)
+        self._thread: Optional[threading.Thread] = None
+        self._starting: "Optional[asyncio.Future[None]]" = None
+        self._tasks: List["asyncio.Task[Any]"] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = self._loop
+        self._tasks = [
+            loop.create_task(self._dispatch(), name=f"sc-dispatch-{self.name}"),
+            loop.create_task(self._emit(), name=f"sc-emit-{self.name}"),
+        ]
+        if isinstance(self._source, AsyncIterableSource):
+            self._tasks.append(loop.create_task(self._source.run_async(self._sink), name=f"sc-source-{self.name}"))
+        for task in self._tasks:
+            task.add_done_callback(self._task_done)
+        if not isinstance(self._source, AsyncIterableSource):
+            self._thread = threading.Thread(
+                target=self._run_source, name=f"sc-decode-{self.name}"[:63], daemon=True
+            )
+            # Thread.start() waits until the thread runs, which can take a GIL switch
+            # interval or more while other decoders are busy: let an executor thread wait.
+            self._starting = loop.run_in_executor(None, self._thread.start)
+
+    def _task_done(self, task: "asyncio.Task[Any]") -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: %s failed; the stream stops", self.name, task.get_name(), exc_info=task.exception())
+            self._loop.create_task(self.close())
+
+    def _run_source(self) -> None:
+        _lower_priority(self._decoder_nice)
+        source = self._source
+        assert not isinstance(source, AsyncIterableSource)
+        try:
+            source.run(self._sink)
+        except Exception as e:  # a bug or an unexpected library error: end the stream with it
+            log.exception("%s: source thread failed", self.name)
+            self._sink.end(SourceError(f"{self.name}: the source failed: {redact(str(e))}"))
+
+    @property
+    def ended(self) -> bool:
+        return self._finished.is_set()
+
+    async def wait_ended(self) -> None:
+        await self._finished.wait()
+
+    async def __aenter__(self) -> "Stream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Stops the source, drops queued frames, cancels frames in flight and emits the end
+        record (if the stream had not ended). Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        self._sink.stopping.set()
+        if self._window is not None:
+            self._window.wake()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._ordered.empty():
+            self._ordered.get_nowait()[0].cancel()
+        self._inbox.clear()
+        if not self._finished.is_set():
+            self._finish(StreamResult(self.name, "end", index=self.frames), block=False)
+        if self._starting is not None:
+            await self._starting
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            await self._loop.run_in_executor(None, thread.join, timeout)
+            if thread.is_alive():
+                log.warning("%s: the source thread is still blocked in a read; leaving it (daemon)", self.name)
+
+    # -- on the event loop -----------------------------------------------------------------
+
+    def _on_frame(self, item: SourceFrame) -> None:
+        if self._closing:
+            return
+        self.frames += 1
+        self._camera.add()
+        if self.live:
+            queued = sum(1 for x in self._inbox if isinstance(x, SourceFrame))
+            if queued >= self._live_queue:
+                self._drop_oldest_frame()
+        self._inbox.append(item)
+        self._arrived.set()
+
+    def _drop_oldest_frame(self) -> None:
+        for i, x in enumerate(self._inbox):
+            if isinstance(x, SourceFrame):
+                del self._inbox[i]
+                self.dropped += 1
+                self._skipped.add()
+                return
+
+    def _on_sampled(self, _: None) -> None:
+        self.frames += 1
+        self.sampled_out += 1
+        self._camera.add()
+
+    def _on_error(self, error: StreamcoreError) -> None:
+        self.last_error = str(error)
+        if not self._closing:
+            self._inbox.append(StreamResult(self.name, "error", index=self.frames, error=error))
+            self._arrived.set()
+
+    def _set_state(self, state: str) -> None:
+        if not self._finished.is_set():
+            self.state = state
+
+    def _on_reconnect(self, _: None) -> None:
+        self.reconnects += 1
+
+    def _on_end(self, error: Optional[StreamcoreError]) -> None:
+        if error is not None:
+            self.last_error = str(error)
+        if not self._closing:
+            self._inbox.append(StreamResult(self.name, "end", index=self.frames, error=error))
+            self._arrived.set()
+
+    async def _next_item(self) -> _Item:
+        while not self._inbox:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self._inbox.popleft()
+
+    async def _dispatch(self) -> None:
+        loop = self._loop
+        while True:
+            # Take a slot before taking a frame: a live frame waits in the inbox, where a
+            # newer one can still replace it.
+            await self._slots.acquire()
+            item = await self._next_item()
+            if isinstance(item, SourceFrame):
+                self._process.add()
+                self._ordered.put_nowait((loop.create_task(self._infer(item)), True))
+                continue
+            self._slots.release()
+            done: "asyncio.Future[StreamResult]" = loop.create_future()
+            done.set_result(item)
+            self._ordered.put_nowait((done, False))
+            if item.kind == "end":
+                return
+
+    async def _infer(self, item: SourceFrame) -> StreamResult:
+        record = StreamResult(self.name, "result", index=item.index, pts=item.pts, time=item.time,
+                              captured_at=item.captured_wall)
+        try:
+            result = await self._infer_frame(item.frame)
+        except StreamcoreError as e:
+            record.kind, record.error = "error", e
+        except Exception as e:
+            record.kind, record.error = "error", InferenceError(f"{self.name}: frame {item.index}: {e}")
+        else:
+            record.result, record.value = result, result.value
+            self._invoke.add(result.timings.invoke_ms)
+            if self._on_result is not None:
+                self._on_result(result)
+        if self._keep_frames:
+            record.frame = item.frame
+        record.latency_ms = (time.monotonic() - item.captured) * 1000.0
+        return record
+
+    async def _emit(self) -> None:
+        while True:
+            future, holds_frame = await self._ordered.get()
+            record = await future
+            if record.kind == "end":
+                self._finish(record, block=True)
+                await self._deliver(record)
+                return
+            if holds_frame:
+                self._slots.release()
+            if record.kind == "result":
+                self.results_count += 1
+                self._detection.add()
+                if record.latency_ms is not None:
+                    self._latency.add(record.latency_ms)
+                self.latest = record
+            else:
+                self.errors += 1
+                self.last_error = str(record.error)
+            await self._deliver(record)
+            if self._window is not None and holds_frame:
+                self._window.release()
+
+    def _finish(self, record: StreamResult, block: bool) -> None:
+        self.state = "ended"
+        self.error = record.error
+        self._end_record = record
+        self._finished.set()
+        if not block:
+            for q in self._all_subscribers():
+                try:
+                    q.put_nowait(record)
+                except asyncio.QueueFull:
+                    pass
+        if self._on_finished is not None:
+            self._on_finished(self)
+
+    def _all_subscribers(self) -> List["asyncio.Queue[Optional[StreamResult]]"]:
+        return self._subscribers + self._hub.subscribers
+
+    async def _deliver(self, record: StreamResult) -> None:
+        subscribers = self._all_subscribers()
+        while not subscribers and self._hub.wait_for_consumer:
+            await self._hub.subscriber_added()
+            subscribers = self._all_subscribers()
+        for q in subscribers:
+            await q.put(record)
+
+    # -- public ----------------------------------------------------------------------------
+
+    async def results(self) -> AsyncIterator[StreamResult]:
+        """This stream's records, in frame order, up to and including its end record."""
+        if self._end_record is not None and self._finished.is_set() and not self._subscribers:
+            yield self._end_record
+            return
+        q: "asyncio.Queue[Optional[StreamResult]]" = asyncio.Queue(self._hub.buffer)
+        self._subscribers.append(q)
+        self._hub.notify_subscriber()
+        try:
+            while True:
+                record = await q.get()
+                if record is None:
+                    return
+                yield record
+                if record.kind == "end":
+                    return
+        finally:
+            self._subscribers.remove(q)
+
+    def stats(self) -> Dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "url": self.url,
+            "kind": self.kind,
+            "live": self.live,
+            "state": self.state,
+            "camera_fps": round(self._camera.per_second(now), 2),
+            "process_fps": round(self._process.per_second(now), 2),
+            "detection_fps": round(self._detection.per_second(now), 2),
+            "skipped_fps": round(self._skipped.per_second(now), 2),
+            "inference_speed": _round(self._invoke.mean()),
+            "latency_p50_ms": _round(self._latency.percentile(50)),
+            "latency_p99_ms": _round(self._latency.percentile(99)),
+            "frames": self.frames,
+            "results": self.results_count,
+            "dropped": self.dropped,
+            "sampled_out": self.sampled_out,
+            "errors": self.errors,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+        }
+
+
+class _SourceSink:
+    """The Sink a stream's source reports to; every call from the source thread is handed
+    to the event loop with call_soon_threadsafe."""
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+        self.stopping = threading.Event()
+        # Calls queue here; the loop is woken once per batch, not once per call.
+        self._lock = threading.Lock()
+        self._batch: List[Tuple[Callable[[Any], None], Any]] = []
+
+    def frame(self, item: SourceFrame) -> bool:
+        if self._stream._window is not None and not self._stream._window.acquire_blocking(self.stopping):
+            return False
+        return self._post(self._stream._on_frame, item)
+
+    async def frame_async(self, item: SourceFrame) -> bool:
+        if self._stream._window is not None and not await self._stream._window.acquire(self.stopping):
+            return False
+        self._post(self._stream._on_frame, item)
+        await asyncio.sleep(0)  # let the dispatcher run between frames of a fast iterator
+        return not self.stopping.is_set()
+
+    def sampled(self) -> None:
+        self._post(self._stream._on_sampled, None)
+
+    def error(self, error: StreamcoreError) -> None:
+        self._post(self._stream._on_error, error)
+
+    def state(self, state: str) -> None:
+        self._post(self._stream._set_state, state)
+
+    def reconnecting(self) -> None:
+        self._post(self._stream._on_reconnect, None)
+
+    def end(self, error: Optional[StreamcoreError]) -> None:
+        self._post(self._stream._on_end, error)
+
+    def _post(self, callback: Callable[[Any], None], arg: Any) -> bool:
+        with self._lock:
+            self._batch.append((callback, arg))
+            wake = len(self._batch) == 1
+        if wake:
+            try:
+                self._stream._loop.call_soon_threadsafe(self._run_batch)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                self.stopping.set()
+                return False
+        return not self.stopping.is_set()
+
+    def _run_batch(self) -> None:
+        with self._lock:
+            batch, self._batch = self._batch, []
+        for callback, arg in batch:
+            callback(arg)
+
+
+def _lower_priority(steps: int) -> None:
+    """Runs this thread `steps` nice levels below the event loop's, so a busy decoder never
+    delays the loop's wake-ups (Linux: per-thread nice). Not below the engine's workers:
+    a decoder preempted while it holds the GIL would stall the loop (measured: nice 10
+    tripled the loop's lag p99)."""
+    if steps <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+    except OSError:
+        pass
+
+
+def _round(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 3)

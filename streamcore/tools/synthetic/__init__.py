@@ -1,0 +1,23 @@
+"""Synthetic TFLite models built in memory: default models for benchmarks and tests on a fresh clone."""
+
+from __future__ import annotations
+
+from .builder import GraphBuilder, Quantization
+from .cache import cache_dir, cached_path, write
+from .classifiers import non_image_model, tiny_classifier
+from .detector import tiny_detector
+from .edgetpu import edgetpu_classifier
+from .mobilenet import mobilenet_v2
+
+__all__ = [
+    "mobilenet_v2",
+    "tiny_classifier",
+    "tiny_detector",
+    "non_image_model",
+    "edgetpu_classifier",
+    "write",
+    "cached_path",
+    "cache_dir",
+    "GraphBuilder",
+    "Quantization",
+]

@@ -1,0 +1,158 @@
+"""The values streamcore hands back: where a frame landed in the model input (Geometry),
+what a tensor is (TensorInfo), and what an inference gives (Result with its Timings, and
+the adapters' Class, Object and BBox)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["BBox", "Class", "Geometry", "Object", "Result", "TensorInfo", "Timings"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The transform preprocess applied: the source rectangle of the frame (the ROI or
+    crop, in frame pixels) was scaled onto the destination rectangle of the tensor.
+
+    ``frame_x = src_x + (tensor_x - dst_x) * src_w / dst_w`` and likewise for y.
+    """
+
+    src_x: float
+    src_y: float
+    src_w: float
+    src_h: float
+    dst_x: float
+    dst_y: float
+    dst_w: float
+    dst_h: float
+    frame_w: int
+    frame_h: int
+    tensor_w: int
+    tensor_h: int
+
+    def to_frame(self, x: float, y: float) -> Tuple[float, float]:
+        """Maps a point in tensor pixels to frame pixels."""
+        return (
+            self.src_x + (x - self.dst_x) * self.src_w / self.dst_w,
+            self.src_y + (y - self.dst_y) * self.src_h / self.dst_h,
+        )
+
+    def box_to_frame(
+        self, ymin: float, xmin: float, ymax: float, xmax: float, *, normalized: bool = True
+    ) -> Tuple[float, float, float, float]:
+        """Maps a (ymin, xmin, ymax, xmax) box from the tensor (normalized to [0, 1] by
+        default, as SSD models give them) to (xmin, ymin, xmax, ymax) frame pixels,
+        clipped to the source rectangle."""
+        if normalized:
+            ymin, ymax = ymin * self.tensor_h, ymax * self.tensor_h
+            xmin, xmax = xmin * self.tensor_w, xmax * self.tensor_w
+        x0, y0 = self.to_frame(xmin, ymin)
+        x1, y1 = self.to_frame(xmax, ymax)
+        lo_x, hi_x = self.src_x, self.src_x + self.src_w
+        lo_y, hi_y = self.src_y, self.src_y + self.src_h
+        return (
+            min(max(x0, lo_x), hi_x),
+            min(max(y0, lo_y), hi_y),
+            min(max(x1, lo_x), hi_x),
+            min(max(y1, lo_y), hi_y),
+        )
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    index: int
+    shape: Tuple[int, ...]
+    dtype: "np.dtype[np.generic]"
+    scale: float  # 0.0 when the tensor is not quantized
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0
+
+    def dequantize(self, array: NDArray[Any]) -> NDArray[Any]:
+        if not self.quantized:
+            return np.asarray(array, dtype=np.float32)
+        return (array.astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)
+
+
+@dataclass(frozen=True)
+class Class:
+    """One classification result (pycoral's ``Class``)."""
+
+    id: int
+    score: float
+    label: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A box in frame pixels."""
+
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+
+    @property
+    def width(self) -> float:
+        return self.xmax - self.xmin
+
+    @property
+    def height(self) -> float:
+        return self.ymax - self.ymin
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+
+@dataclass(frozen=True)
+class Object:
+    """One detection (pycoral's ``Object``), with its box in frame pixels."""
+
+    id: int
+    score: float
+    bbox: BBox
+    label: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Per-stage times of one inference, in milliseconds."""
+
+    queue_ms: float
+    preprocess_ms: float
+    invoke_ms: float
+    total_ms: float
+
+
+@dataclass
+class Result:
+    """One inference. ``outputs`` are numpy views over native memory that stays valid as
+    long as any of them is referenced."""
+
+    outputs: List[NDArray[Any]]
+    output_details: Sequence[TensorInfo]
+    geometry: Geometry
+    timings: Timings
+    device: str
+    value: Any = field(default=None)  # what the engine's adapter made of the outputs
+
+    def output(self, name_or_index: "int | str") -> NDArray[Any]:
+        if isinstance(name_or_index, int):
+            return self.outputs[name_or_index]
+        for info, array in zip(self.output_details, self.outputs):
+            if info.name == name_or_index:
+                return array
+        raise KeyError(f"no output named {name_or_index!r}; outputs are "
+                       f"{[i.name for i in self.output_details]}")
+
+    def dequantized(self, index: int = 0) -> NDArray[Any]:
+        """The output as float32 real values (a new array)."""
+        return self.output_details[index].dequantize(self.outputs[index])
