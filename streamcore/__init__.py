@@ -5,7 +5,8 @@ without the GIL; results come back to asyncio as numpy views over native memory.
 """
 
 from .adapters import Classify, Detect, get_classes, get_objects, read_labels
-from .backends.specs import DeviceRequest, parse_devices
+from .backends.registry import parse_devices
+from .backends.specs import DeviceRequest
 from .engine.engine import Deploy, Engine
 from .engine.frames import to_frame_view
 from .engine.model import Model

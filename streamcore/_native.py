@@ -1,12 +1,9 @@
-"""Loads the native core once, pointed at the TFLite C++ API inside tflite_runtime."""
+"""The native core. Backends load their runtimes through it on first use (tflite_runtime's
+C++ API, libedgetpu, libLiteRt, libopenvino_c): none is needed to import streamcore."""
 
 from __future__ import annotations
 
-from tflite_runtime import _pywrap_tensorflow_interpreter_wrapper as _tflite_wrapper
-
 from . import _core
-
-_core.load_tflite(_tflite_wrapper.__file__)
 
 core = _core
 

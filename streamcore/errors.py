@@ -11,6 +11,7 @@ __all__ = [
     "EngineClosedError",
     "DeviceError",
     "DeviceNotFoundError",
+    "DeviceSpecError",
     "BackendUnavailableError",
     "BackendVersionError",
     "EdgeTpuUnavailableError",
@@ -52,6 +53,10 @@ class DeviceError(StreamcoreError, RuntimeError):
 
 class DeviceNotFoundError(StreamcoreError, LookupError):
     """A device spec names a device that is not present."""
+
+
+class DeviceSpecError(InputError, DeviceError):
+    """A device spec no backend understands, or one with bad values."""
 
 
 class BackendUnavailableError(DeviceError):

@@ -1,11 +1,21 @@
-"""The device backends an engine runs on.
+"""The device backends an engine runs on: one module each, registered here.
 
-- ``specs``: device specs (``"cpu:2"``, ``"usb:0"``, ``"sim:4@2.6ms"``, ...) parsed into
-  ``DeviceRequest``s.
-- ``pool``: opens the devices an engine asks for, once each, and places interpreters on them.
-- ``tflite``: TFLite interpreters bound to one CPU thread or one accelerator.
-- ``edgetpu``: libedgetpu loaded at run time: enumeration, opening, options.
-- ``sim``: where streamcore's simulated libedgetpu lives (never presented as hardware).
+- ``base``: the ``Backend`` protocol, ``Placement`` and ``BuiltDevice``.
+- ``registry``: the registered backends, the preferred CPU backend, spec parsing.
+- ``specs``: ``DeviceRequest`` and the Edge TPU spec grammar.
+- ``pool``: opens the devices an engine asks for, once each, through their backends.
+- ``tflite``: tflite_runtime's C++ interpreter, XNNPACK on the CPU.
+- ``edgetpu``: Coral Edge TPUs and the simulator (``sim``), through libedgetpu and tflite.
+- ``litert``: ai-edge-litert's C API, XNNPACK on the CPU.
+- ``openvino``: OpenVINO's C API: CPU, GPU, NPU, AUTO.
 
-The public names are re-exported by ``streamcore``; this ``__init__`` imports nothing.
+A new backend is a module with a ``BACKEND`` object and one line below.
 """
+
+from . import edgetpu, litert, openvino, tflite
+from .registry import register
+
+register(tflite.BACKEND)
+register(edgetpu.BACKEND)
+register(litert.BACKEND)
+register(openvino.BACKEND)

@@ -15,12 +15,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._native import core
 from ..engine.model import Model
-from ..errors import DeviceError, DeviceNotFoundError
+from ..errors import BackendUnavailableError, DeviceError, DeviceNotFoundError, EdgeTpuUnavailableError
 from .sim import sim_library_path
-from .specs import DeviceRequest
-from .tflite import BuiltDevice, build_device
+from .base import BuiltDevice, Placement
+from .specs import EDGETPU_FORMS, DeviceRequest, default_cpu_count, parse_edgetpu
+from .tflite import build_device, load_tflite
 
-__all__ = ["TpuOptions", "TpuRecord", "load_runtime", "sim_runtime", "resolve", "build_tpu_device", "list_devices"]
+__all__ = ["EdgeTpuBackend", "TpuOptions", "TpuRecord", "load_runtime", "sim_runtime", "resolve", "build_tpu_device", "list_devices"]
 
 log = logging.getLogger("streamcore.edgetpu")
 
@@ -73,12 +74,26 @@ class TpuRecord:
 def load_runtime(path: Optional[str] = None) -> Any:
     """The real libedgetpu (loaded once per path). EdgeTpuUnavailableError if missing."""
     path = path or core.default_libedgetpu_path()
+    _need_tflite()
     with _lock:
         runtime = _runtimes.get(path)
         if runtime is None:
             runtime = core.EdgeTpuRuntime(path)
             _runtimes[path] = runtime
     return runtime
+
+
+def _need_tflite() -> None:
+    # libedgetpu plugs into TFLite's C++ interpreter: no tflite_runtime, no Edge TPU.
+    try:
+        load_tflite()
+    except BackendUnavailableError as e:
+        raise EdgeTpuUnavailableError(
+            f"Edge TPUs run through tflite_runtime's C++ API, which is not installed ({e}). "
+            "On Python 3.12+, install a tflite_runtime wheel built for your Python together with a "
+            "libedgetpu built for the same TensorFlow version (Frigate ships such pairs), "
+            "or use Python 3.11 with tflite-runtime==2.14.0"
+        ) from None
 
 
 def sim_runtime(count: int, latency_ms: Optional[float]) -> Any:
@@ -176,3 +191,98 @@ def list_devices(runtime: Any) -> Dict[str, Any]:
             for r in records(runtime)
         ],
     }
+
+
+class EdgeTpuBackend:
+    """Coral Edge TPUs (USB and PCIe) and the simulator, through libedgetpu and tflite_runtime."""
+
+    name = "edgetpu"
+    spec_forms = EDGETPU_FORMS
+
+    def parse(self, spec: str) -> Optional[DeviceRequest]:
+        return parse_edgetpu(spec)
+
+    def unavailable(self) -> Optional[str]:
+        try:
+            load_runtime()
+        except EdgeTpuUnavailableError as e:
+            return str(e)
+        return None
+
+    def environment(self) -> Dict[str, Any]:
+        try:
+            runtime = load_runtime()
+        except EdgeTpuUnavailableError as e:
+            return {"backend": self.name, "available": False, "library": core.default_libedgetpu_path(),
+                    "version": None, "reason": str(e)}
+        return {"backend": self.name, "available": True, "library": runtime.path, "version": runtime.version(),
+                "reason": None}
+
+    def enumerate(self) -> List[Dict[str, Any]]:
+        try:
+            runtime = load_runtime()
+        except EdgeTpuUnavailableError:
+            return []
+        listed = list_devices(runtime)
+        return [{"name": f"{d['type']}:{d['path']}", **d} for d in listed["devices"]]
+
+    def place(self, requests: Sequence[DeviceRequest], pool: Any) -> List[Placement]:
+        pool.options.to_libedgetpu()  # invalid option values fail before anything opens
+        placements: List[Placement] = []
+        sim = [r for r in requests if r.kind == "sim"]
+        tpu = [r for r in requests if r.kind in ("tpu", "auto")]
+        if sim:
+            runtime = sim_runtime(max(r.count for r in sim), sim[0].latency_ms)
+            placements += [Placement(tpu_name(runtime, rec), self.name, runtime, rec) for rec in resolve(runtime, sim)]
+        if tpu:
+            placements += self._place_real(tpu, pool)
+        return placements
+
+    def _place_real(self, requests: Sequence[DeviceRequest], pool: Any) -> List[Placement]:
+        only_auto = all(r.kind == "auto" for r in requests)
+        try:
+            runtime = load_runtime()
+            found = resolve(runtime, [r for r in requests if r.kind != "auto"])
+            if any(r.kind == "auto" for r in requests):
+                found += [r for r in resolve_all(runtime) if r not in found]
+        except EdgeTpuUnavailableError:
+            if not (only_auto or pool.fallback_to_cpu):
+                raise
+            log.info("no libedgetpu: running on the CPU")
+            return pool.cpu_fallback(default_cpu_count())
+        if not found:
+            if only_auto or pool.fallback_to_cpu:
+                log.info("no Edge TPU found: running on the CPU")
+                return pool.cpu_fallback(default_cpu_count())
+            raise DeviceError("no Edge TPU found; plug one in or use devices='cpu'")
+        return [Placement(tpu_name(runtime, rec), self.name, runtime, rec) for rec in found]
+
+    def refuse(self, model: Model) -> Optional[str]:
+        return None  # a CPU model runs on a TPU's host side; build_tpu_device warns
+
+    def build(self, model: Model, placement: Placement, pool: Any) -> BuiltDevice:
+        opened = pool.open_tpu(placement.runtime, placement.record)
+        return build_tpu_device(model, placement.runtime, opened, placement.name)
+
+    def reopenable(self, placement: Placement) -> bool:
+        return True
+
+    def release(self, placement: Placement, pool: Any) -> None:
+        pool.forget_tpu(placement.runtime, placement.record)
+
+    def present(self, placement: Placement) -> bool:
+        return bool(placement.record.path in {p for _, p in placement.runtime.enumerate()})
+
+
+def resolve_all(runtime: Any) -> List[TpuRecord]:
+    return resolve(runtime, [DeviceRequest("auto")]) if runtime.enumerate() else []
+
+
+def tpu_name(runtime: Any, record: TpuRecord) -> str:
+    """usb0, pci1, sim2: the device's position among those of its type, as enumerated, which
+    is also the spec that pins a model to it."""
+    same_type = [r for r in records(runtime) if r.type == record.type]
+    return f"{record.short_name}{same_type.index(record)}"
+
+
+BACKEND = EdgeTpuBackend()

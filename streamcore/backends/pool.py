@@ -1,23 +1,22 @@
-"""Opens the devices an engine asks for, once each: Edge TPU contexts are shared by the
-interpreters of every model pinned to them, and released when the engine closes."""
+"""Opens the devices an engine asks for, once each, through their backends: Edge TPU
+contexts are shared by the interpreters of every model pinned to them, and released when the
+engine closes."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from ..engine.model import Model
-from ..errors import DeviceError, EdgeTpuUnavailableError
-from .edgetpu import TpuOptions, TpuRecord, build_tpu_device, load_runtime, records, resolve, sim_runtime
-from .specs import DeviceRequest, default_cpu_count
-from .tflite import BuiltDevice, build_cpu_device
+from ..errors import DeviceError, ModelError
+from . import registry
+from .base import BuiltDevice, Placement
+from .edgetpu import TpuOptions, TpuRecord, sim_runtime
+from .specs import DeviceRequest
 
 __all__ = ["DevicePool", "Placement"]
 
 log = logging.getLogger("streamcore.devices")
-
-# Where one interpreter goes: (name, runtime, record); runtime and record are None for the CPU.
-Placement = Tuple[str, Any, Optional[TpuRecord]]
 
 
 class DevicePool:
@@ -37,56 +36,46 @@ class DevicePool:
             sim_runtime(max(r.count for r in sim), sim[0].latency_ms)
 
     def place(self, requests: Sequence[DeviceRequest]) -> List[Placement]:
-        """The devices that `requests` stand for, resolved against what is present."""
-        self.options.to_libedgetpu()  # invalid option values fail before anything opens
-        where: List[Tuple[Any, Optional[TpuRecord]]] = []
-        cpu = [r for r in requests if r.kind == "cpu"]
-        sim = [r for r in requests if r.kind == "sim"]
-        tpu = [r for r in requests if r.kind in ("tpu", "auto")]
-        for request in cpu:
-            where += [(None, None)] * request.count
-        if sim:
-            runtime = sim_runtime(max(r.count for r in sim), sim[0].latency_ms)
-            where += [(runtime, record) for record in resolve(runtime, sim)]
-        if tpu:
-            where += self._place_real(tpu)
+        """The devices that `requests` stand for, resolved against what is present, each
+        backend asked for its own, in the order the backends first appear."""
+        by_backend: Dict[str, List[DeviceRequest]] = {}
+        for request in requests:
+            by_backend.setdefault(request.backend or registry.preferred_cpu(), []).append(request)
         placements: List[Placement] = []
-        cpus = 0
-        for runtime, record in where:
-            if record is None:
-                placements.append((f"cpu{cpus}", None, None))
-                cpus += 1
-            else:
-                placements.append((tpu_name(runtime, record), runtime, record))
-        return placements
+        for name, group in by_backend.items():
+            placements += registry.get(name).place(group, self)
+        return _unique_names(placements)
 
-    def _place_real(self, requests: Sequence[DeviceRequest]) -> List[Tuple[Any, Optional[TpuRecord]]]:
-        only_auto = all(r.kind == "auto" for r in requests)
-        try:
-            runtime = load_runtime()
-            found = resolve(runtime, [r for r in requests if r.kind != "auto"])
-            if any(r.kind == "auto" for r in requests):
-                found += [r for r in resolve_all(runtime) if r not in found]
-        except EdgeTpuUnavailableError:
-            if not (only_auto or self.fallback_to_cpu):
-                raise
-            log.info("no libedgetpu: running on the CPU")
-            return [(None, None)] * default_cpu_count()
-        if not found:
-            if only_auto or self.fallback_to_cpu:
-                log.info("no Edge TPU found: running on the CPU")
-                return [(None, None)] * default_cpu_count()
-            raise DeviceError("no Edge TPU found; plug one in or use devices='cpu'")
-        return [(runtime, record) for record in found]
+    def cpu_fallback(self, count: int) -> List[Placement]:
+        """`count` CPU devices on the preferred CPU backend (fallback_to_cpu, auto)."""
+        name = registry.preferred_cpu()
+        return registry.get(name).place([DeviceRequest("cpu", count, backend=name)], self)
+
+    def check(self, model: Model, placements: Sequence[Placement]) -> None:
+        """Refuses, before anything is built, a model that one of the backends cannot run."""
+        for backend in {p.backend for p in placements}:
+            why = registry.get(backend).refuse(model)
+            if why:
+                able = [b.name for b in registry.backends() if b.refuse(model) is None and b.unavailable() is None]
+                raise ModelError(f"{why} (backends that can run it here: {', '.join(able) or 'none'})")
 
     def build(self, model: Model, placement: Placement) -> BuiltDevice:
-        name, runtime, record = placement
-        if record is None:
-            return build_cpu_device(model, name)
-        opened = self.open(runtime, record)
-        return build_tpu_device(model, runtime, opened, name)
+        return registry.get(placement.backend).build(model, placement, self)
 
-    def open(self, runtime: Any, record: TpuRecord) -> Any:
+    # -- what the health monitor needs to reopen a device ---------------------------------
+
+    def reopenable(self, placement: Placement) -> bool:
+        return registry.get(placement.backend).reopenable(placement)
+
+    def release(self, placement: Placement) -> None:
+        registry.get(placement.backend).release(placement, self)
+
+    def present(self, placement: Placement) -> bool:
+        return registry.get(placement.backend).present(placement)
+
+    # -- Edge TPU contexts, shared by every model of the engine ---------------------------
+
+    def open_tpu(self, runtime: Any, record: TpuRecord) -> Any:
         key = (runtime.path, record.path)
         opened = self._opened.get(key)
         if opened is None:
@@ -96,7 +85,7 @@ class DevicePool:
             log.info("opened Edge TPU %s:%s with %s%s", record.type, record.path, runtime.version(), label)
         return opened
 
-    def forget(self, runtime: Any, record: TpuRecord) -> None:
+    def forget_tpu(self, runtime: Any, record: TpuRecord) -> None:
         """Drops the pool's handle so the device closes once its interpreters are gone."""
         self._opened.pop((runtime.path, record.path), None)
 
@@ -104,13 +93,19 @@ class DevicePool:
         self._opened.clear()
 
 
-def resolve_all(runtime: Any) -> List[TpuRecord]:
-    return resolve(runtime, [DeviceRequest("auto")]) if runtime.enumerate() else []
-
-
-
-def tpu_name(runtime: Any, record: TpuRecord) -> str:
-    """usb0, pci1, sim2: the device's position among those of its type, as enumerated, which
-    is also the spec that pins a model to it."""
-    same_type = [r for r in records(runtime) if r.type == record.type]
-    return f"{record.short_name}{same_type.index(record)}"
+def _unique_names(placements: List[Placement]) -> List[Placement]:
+    """Two backends' CPU devices both called cpu0 become cpu0 and cpu1."""
+    seen: Dict[str, int] = {}
+    out = []
+    for p in placements:
+        name = p.name
+        if name in seen:
+            stem = name.rstrip("0123456789")
+            n = seen.get(stem, 0)
+            while f"{stem}{n}" in seen:
+                n += 1
+            name = f"{stem}{n}"
+            p = p._replace(name=name)
+        seen[name] = 1
+        out.append(p)
+    return out

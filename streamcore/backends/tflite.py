@@ -1,50 +1,68 @@
-"""Builds native devices: a TFLite interpreter bound to one CPU thread or one accelerator,
-with its input and output buffers located for the native workers."""
+"""The ``tflite`` backend: tflite_runtime's C++ interpreter, with XNNPACK (QS8|QU8) on the
+CPU. The Edge TPU backend builds its interpreters here too.
+
+tflite_runtime is imported on first use, never at ``import streamcore``: on Python 3.12+ it
+does not exist and the other backends serve."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
-
-import numpy as np
-from tflite_runtime.interpreter import Interpreter, InterpreterWithCustomOps, OpResolverType
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .._native import core
 from ..engine.model import Model, image_input_shape, tensor_infos
-from ..errors import ModelError
+from ..errors import BackendUnavailableError, DeviceNotFoundError, ModelError
 from ..types import TensorInfo
+from .base import BuiltDevice, CpuOnly, Placement, output_layout
+from .specs import DeviceRequest, positive
 
-__all__ = ["BuiltDevice", "build_cpu_device", "build_device", "output_layout"]
+__all__ = ["TfliteBackend", "build_cpu_device", "build_device", "edgetpu_refusal", "load_tflite"]
 
-_ALIGN = 64
+TESTED_VERSIONS = ("2.14",)
+PIP = "pip install tflite-runtime==2.14.0 (CPython 3.8-3.11 with numpy<2)"
 
-
-@dataclass
-class BuiltDevice:
-    native: Any  # _core.Device
-    name: str
-    kind: str  # cpu | tpu | sim
-    inputs: List[TensorInfo]
-    outputs: List[TensorInfo]
-    tpu: Any = None  # the opened _core.EdgeTpuDevice, for TPUs
-
-    @property
-    def simulated(self) -> bool:
-        return self.kind == "sim"
+_lock = threading.Lock()
+_loaded: Optional[Tuple[str, str]] = None  # (version, library path)
 
 
-def output_layout(outputs: Sequence[TensorInfo]) -> List[Tuple[str, List[int], int, int]]:
-    """(dtype, shape, offset, bytes) of each output inside one output block."""
-    layout = []
-    offset = 0
-    for info in outputs:
-        nbytes = int(np.prod(info.shape, dtype=np.int64)) * info.dtype.itemsize
-        layout.append((info.dtype.name, list(info.shape), offset, nbytes))
-        offset += (nbytes + _ALIGN - 1) // _ALIGN * _ALIGN
-    return layout
+def load_tflite() -> Tuple[str, str]:
+    """Imports tflite_runtime and resolves its C++ API: (version, extension path).
+    BackendUnavailableError names the pip command when it is missing."""
+    global _loaded
+    with _lock:
+        if _loaded is not None:
+            return _loaded
+        try:
+            import tflite_runtime
+            from tflite_runtime import _pywrap_tensorflow_interpreter_wrapper as wrapper
+        except ImportError as e:
+            raise BackendUnavailableError(f"the tflite backend needs tflite_runtime ({e}); {PIP}") from None
+        version = str(getattr(tflite_runtime, "__version__", "unknown"))
+        # Any build that exports the same C++ API works (Frigate's 2.17 builds, say): the
+        # symbols are resolved and checked one by one; a missing one is named.
+        core.load_tflite(wrapper.__file__)
+        _loaded = (version, str(wrapper.__file__))
+        return _loaded
 
 
-def _tensor_address(interpreter: Interpreter, index: int) -> int:
+def _interpreter_classes() -> Tuple[Any, Any, Any]:
+    load_tflite()
+    from tflite_runtime.interpreter import Interpreter, InterpreterWithCustomOps, OpResolverType
+
+    return Interpreter, InterpreterWithCustomOps, OpResolverType
+
+
+def edgetpu_refusal(model: Model, where: str) -> Optional[str]:
+    if not model.is_edgetpu:
+        return None
+    return (
+        f"{model.name} is compiled for the Edge TPU (it has an edgetpu-custom-op node) and "
+        f"cannot run on {where}; use devices='usb', 'pci', 'auto' or 'sim:N' (the edgetpu "
+        "backend), or the model's CPU version (without _edgetpu) on cpu, litert:cpu or openvino"
+    )
+
+
+def _tensor_address(interpreter: Any, index: int) -> int:
     view = interpreter.tensor(index)()
     return int(view.ctypes.data)
 
@@ -60,9 +78,13 @@ def build_device(
 ) -> BuiltDevice:
     """Creates the interpreter, lets `bind` attach it to its hardware (returning what must
     outlive the interpreter), allocates tensors and warms it up once."""
+    Interpreter, InterpreterWithCustomOps, OpResolverType = _interpreter_classes()
+    if model.format != "tflite":
+        raise ModelError(f"{model.name} is a {model.format} model; TFLite runs .tflite files (use openvino)")
+    core.verify_model(model.data)  # TFLite's own flatbuffer verifier, after streamcore's check
     try:
         if custom_op_registerers:
-            interpreter: Interpreter = InterpreterWithCustomOps(
+            interpreter: Any = InterpreterWithCustomOps(
                 custom_op_registerers=list(custom_op_registerers),
                 model_content=model.data,
                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
@@ -103,7 +125,7 @@ def build_device(
         probe=probe,
     )
     native.set_output_layout([(offset, nbytes) for _, _, offset, nbytes in output_layout(outputs)])
-    return BuiltDevice(native, name, kind, inputs, outputs)
+    return BuiltDevice(native, name, kind, inputs, outputs, "tflite")
 
 
 def _meta(info: TensorInfo) -> Any:
@@ -111,12 +133,9 @@ def _meta(info: TensorInfo) -> Any:
 
 
 def build_cpu_device(model: Model, name: str) -> BuiltDevice:
-    if model.is_edgetpu:
-        raise ModelError(
-            f"{model.name} is compiled for the Edge TPU (it has an edgetpu-custom-op node) and "
-            "cannot run on a CPU device; use devices='usb', 'pci', 'auto' or 'sim:N', or the "
-            "model's CPU version (without _edgetpu)"
-        )
+    why = edgetpu_refusal(model, "tflite:cpu")
+    if why:
+        raise ModelError(why)
 
     def bind(handle: int) -> List[Any]:
         delegate = core.XnnpackDelegate(1)
@@ -124,3 +143,54 @@ def build_cpu_device(model: Model, name: str) -> BuiltDevice:
         return [delegate]
 
     return build_device(model, name, "cpu", bind=bind)
+
+
+class TfliteBackend(CpuOnly):
+    name = "tflite"
+    spec_forms = "tflite:cpu[:N]"
+
+    def parse(self, spec: str) -> Optional[DeviceRequest]:
+        s = spec.lower()
+        if s in ("tflite", "tflite:cpu"):
+            return DeviceRequest("cpu", 1, backend="tflite")
+        if s.startswith("tflite:cpu:") and s[11:].isdigit():
+            return DeviceRequest("cpu", positive(s[11:], spec), backend="tflite")
+        return None
+
+    def unavailable(self) -> Optional[str]:
+        try:
+            load_tflite()
+        except BackendUnavailableError as e:
+            return str(e)
+        except ModelError as e:  # a symbol missing from this tflite_runtime build
+            return f"tflite_runtime does not export the C++ API streamcore calls ({e}); {PIP}"
+        return None
+
+    def environment(self) -> Dict[str, Any]:
+        why = self.unavailable()
+        if why is not None:
+            return {"backend": self.name, "available": False, "library": None, "version": None, "reason": why}
+        version, path = load_tflite()
+        note = None if version.startswith(TESTED_VERSIONS) else f"tested with {', '.join(TESTED_VERSIONS)}"
+        return {"backend": self.name, "available": True, "library": path, "version": version, "reason": note}
+
+    def enumerate(self) -> List[Dict[str, Any]]:
+        if self.unavailable() is not None:
+            return []
+        return [{"name": "tflite:cpu", "type": "cpu", "path": None, "state": "available", "simulated": False}]
+
+    def place(self, requests: Sequence[DeviceRequest], pool: Any) -> List[Placement]:
+        why = self.unavailable()
+        if why is not None:
+            raise BackendUnavailableError(why)
+        count = sum(r.count for r in requests)
+        return [Placement(f"cpu{i}", self.name) for i in range(count)]
+
+    def refuse(self, model: Model) -> Optional[str]:
+        return edgetpu_refusal(model, "tflite:cpu")
+
+    def build(self, model: Model, placement: Placement, pool: Any) -> BuiltDevice:
+        return build_cpu_device(model, placement.name)
+
+
+BACKEND = TfliteBackend()

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ..backends.edgetpu import TpuOptions
-from ..backends.pool import DevicePool, Placement
+from ..backends.base import BuiltDevice, Placement
+from ..backends.pool import DevicePool
 from ..backends.specs import DeviceSpec
-from ..backends.tflite import BuiltDevice
 from ..errors import EngineClosedError, InputError
 from ..types import Result, TensorInfo
 from .model import Model, ModelSource
@@ -146,6 +146,7 @@ class Engine:
         self._pool.configure_simulator([r for runner in self._runners.values() for r in runner.requests])
         for runner in self._runners.values():
             placements = self._pool.place(runner.requests)
+            self._pool.check(runner.model, placements)
             built[runner.key] = [(p, self._pool.build(runner.model, p)) for p in placements]
         return built
 

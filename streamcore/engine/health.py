@@ -12,8 +12,8 @@ import logging
 import time
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
-from ..backends.pool import DevicePool, Placement
-from ..backends.tflite import BuiltDevice
+from ..backends.base import BuiltDevice, Placement
+from ..backends.pool import DevicePool
 from ..errors import StreamcoreError
 from .model import Model
 
@@ -84,8 +84,8 @@ class HealthMonitor:
             for i, state in enumerate(states):
                 placement, built = slots.slot(i)
                 if state["healthy"]:
-                    if built is not None and built.tpu is not None and not built.tpu.closed and not built.tpu.is_ready():
-                        log.warning("%s: %s is not ready; taking it out of rotation", slots.engine_name, placement[0])
+                    if built is not None and not built.native.ready():
+                        log.warning("%s: %s is not ready; taking it out of rotation", slots.engine_name, placement.name)
                         slots.set_healthy(i, False)
                     delay.pop(i, None)
                     continue
@@ -93,7 +93,7 @@ class HealthMonitor:
                 if now < next_try.get(i, 0.0):
                     continue
                 if await loop.run_in_executor(None, self.recover, i):
-                    log.warning("%s: %s is back in rotation", slots.engine_name, placement[0])
+                    log.warning("%s: %s is back in rotation", slots.engine_name, placement.name)
                     slots.count_reopen(i)
                     delay.pop(i, None)
                 else:
@@ -106,28 +106,28 @@ class HealthMonitor:
         if not slots.running:
             return False
         placement, built = slots.slot(index)
-        _, runtime, record = placement
-        if built is not None and (built.tpu is None or (not built.tpu.closed and built.tpu.is_ready())):
+        reopenable = self.pool.reopenable(placement)
+        if built is not None and built.native.ready():
             try:
                 built.native.invoke()  # the lane is idle while unhealthy
                 slots.set_healthy(index, True)
                 return True
             except StreamcoreError:
-                if record is None:
-                    return False  # a CPU interpreter that fails is not reopened
-        if record is None:
+                if not reopenable:
+                    return False  # a CPU device that fails is not reopened
+        if not reopenable:
             return False
         if built is not None:
             if not slots.retire(index):
                 return False  # a frame is still running on it
-            self.pool.forget(runtime, record)
+            self.pool.release(placement)
             del built  # the last references: the device closes and its path frees
-        if record.path not in {p for _, p in runtime.enumerate()}:
+        if not self.pool.present(placement):
             return False
         try:
             fresh = self.pool.build(slots.model, placement)
         except StreamcoreError as e:
-            log.info("%s: reopening %s failed: %s", slots.engine_name, placement[0], e)
+            log.info("%s: reopening %s failed: %s", slots.engine_name, placement.name, e)
             return False
         slots.install_device(index, fresh)
         return True

@@ -9,9 +9,9 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from .._native import core
 from ..errors import ModelError
 from ..types import TensorInfo
+from .model_check import check_tflite
 
 __all__ = ["Model", "ModelSource", "EDGETPU_CUSTOM_OP"]
 
@@ -22,9 +22,11 @@ ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, "Mode
 
 
 class Model:
-    """Model bytes that passed TFLite's flatbuffer verifier.
+    """Model bytes that passed streamcore's structural check.
 
-    ``Model(path_or_bytes)``; a truncated or garbage file raises ModelError, never a crash.
+    ``Model(path_or_bytes)``: a .tflite model (a truncated or garbage file raises ModelError,
+    never a crash), or, for the openvino backend only, an ``.onnx`` file or OpenVINO IR
+    (``.xml`` with its ``.bin`` beside it).
     """
 
     def __init__(self, source: ModelSource, *, name: Optional[str] = None) -> None:
@@ -42,7 +44,12 @@ class Model:
                 f"cannot load a model from {type(source).__name__}; pass a .tflite path or bytes"
             )
         self.name = name or (self.path.name if self.path else "model")
-        core.verify_model(self.data)
+        suffix = self.path.suffix.lower() if self.path else ""
+        self.format = {".onnx": "onnx", ".xml": "openvino-ir"}.get(suffix, "tflite")
+        if isinstance(source, Model):
+            self.format = source.format
+        elif self.format == "tflite":
+            check_tflite(self.data, self.name)
 
     @classmethod
     def load(cls, source: ModelSource) -> "Model":
@@ -51,7 +58,7 @@ class Model:
     @cached_property
     def is_edgetpu(self) -> bool:
         """Compiled for the Edge TPU (has an ``edgetpu-custom-op`` node)."""
-        return EDGETPU_CUSTOM_OP in self.data
+        return self.format == "tflite" and EDGETPU_CUSTOM_OP in self.data
 
     def __repr__(self) -> str:
         kind = "edgetpu" if self.is_edgetpu else "cpu"

@@ -12,9 +12,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import errors
 from .._native import core
-from ..backends.pool import DevicePool, Placement
-from ..backends.specs import DeviceSpec, parse_devices
-from ..backends.tflite import BuiltDevice, output_layout
+from ..backends.base import BuiltDevice, Placement, output_layout
+from ..backends.pool import DevicePool
+from ..backends.registry import parse_devices
+from ..backends.specs import DeviceSpec
 from ..errors import EngineClosedError
 from ..types import Geometry, Result, TensorInfo, Timings
 from .frames import to_frame_view
@@ -59,7 +60,7 @@ class ModelRunner:
         self.native: Any = None
         self.placements: List[Placement] = []
         self.devices: List[Optional[BuiltDevice]] = []  # None while a device is being reopened
-        self._kinds: List[Tuple[str, bool]] = []  # (kind, simulated) per device
+        self._kinds: List[Tuple[str, bool, str]] = []  # (kind, simulated, backend) per device
         self._details: Optional[Tuple[List[TensorInfo], List[TensorInfo]]] = None  # inputs, outputs
         self._pending: Dict[int, "asyncio.Future[Result]"] = {}
         self.inflight = 0  # submitted to the native core and not yet drained
@@ -73,8 +74,12 @@ class ModelRunner:
     def install(self, loop: asyncio.AbstractEventLoop, built: List[Tuple[Placement, BuiltDevice]]) -> None:
         first = built[0][1]
         for _, device in built[1:]:
-            if [o.shape for o in device.outputs] != [o.shape for o in first.outputs]:
-                raise errors.ModelError(f"{self.model.name}: devices disagree on output shapes")
+            if [(o.shape, o.dtype) for o in device.outputs] != [(o.shape, o.dtype) for o in first.outputs]:
+                raise errors.ModelError(
+                    f"{self.model.name}: {device.name} ({device.backend}) gives outputs "
+                    f"{[(o.shape, o.dtype.name) for o in device.outputs]} but {first.name} ({first.backend}) "
+                    f"gives {[(o.shape, o.dtype.name) for o in first.outputs]}; one engine's devices must agree"
+                )
         has_tpu = any(d.kind != "cpu" for _, d in built)
         failover = has_tpu if self.settings.failover is None else self.settings.failover
         layout = output_layout(first.outputs)
@@ -91,7 +96,7 @@ class ModelRunner:
         native.start()
         self.placements = [p for p, _ in built]
         self.devices = [d for _, d in built]
-        self._kinds = [(d.kind, d.simulated) for _, d in built]
+        self._kinds = [(d.kind, d.simulated, d.backend) for _, d in built]
         self._details = (first.inputs, first.outputs)
         self._slots = asyncio.Semaphore(native.capacity)
         self.native = native
@@ -149,7 +154,7 @@ class ModelRunner:
 
     @property
     def device_names(self) -> List[str]:
-        return [placement[0] for placement in self.placements]
+        return [placement.name for placement in self.placements]
 
     def details(self) -> Tuple[List[TensorInfo], List[TensorInfo]]:
         if self._details is None:
@@ -255,8 +260,8 @@ class ModelRunner:
             return []
         out = []
         for i, s in enumerate(self.native.stats()):
-            kind, simulated = self._kinds[i]
-            s.update(model=self.key, kind=kind, simulated=simulated, reopens=self.reopens.get(i, 0))
+            kind, simulated, backend = self._kinds[i]
+            s.update(model=self.key, kind=kind, backend=backend, simulated=simulated, reopens=self.reopens.get(i, 0))
             out.append(s)
         return out
 

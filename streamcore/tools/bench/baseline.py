@@ -18,7 +18,7 @@ from tflite_runtime.interpreter import Interpreter, InterpreterWithCustomOps, Op
 from ..._native import core
 from ...adapters import get_classes
 from ...backends.edgetpu import load_runtime, resolve, sim_runtime
-from ...backends.specs import parse_devices
+from ...backends.registry import parse_devices
 from .clip import DecodedVideo
 from .metrics import Budget, ResourceSampler
 from .plan import DeviceConfig

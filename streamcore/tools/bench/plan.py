@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import tflite
 
 from ...backends.edgetpu import load_runtime, records, resolve, sim_runtime
-from ...backends.specs import DeviceRequest, default_cpu_count, parse_devices
+from ...backends.registry import parse_devices
+from ...backends.specs import DeviceRequest, default_cpu_count
 from ...engine.model import Model
 from ...errors import DeviceError, EdgeTpuUnavailableError, InputError, ModelError
 from .. import synthetic

@@ -1,0 +1,138 @@
+"""What every backend provides, and the device it builds.
+
+A backend (``tflite``, ``edgetpu``, ``litert``, ``openvino``, ...) parses its own device specs,
+says whether its runtime is installed (and if not, what to install), enumerates and opens its
+devices, and builds a native device for a model or refuses the model with a reason. The pool,
+health monitor, runner, bench and CLI only talk to backends through this protocol and the
+registry; adding one is a module plus a line in ``backends/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple
+
+import numpy as np
+
+from ..types import TensorInfo
+from .specs import DeviceRequest
+
+if TYPE_CHECKING:
+    from ..engine.model import Model
+    from .pool import DevicePool
+
+__all__ = ["Backend", "BuiltDevice", "Placement", "output_layout", "infos_from_native"]
+
+_ALIGN = 64
+
+
+class Placement(NamedTuple):
+    """Where one device of an engine goes: its name (``cpu0``, ``usb1``, ``ov-gpu0``), the
+    backend that builds it, and the backend's own handles (a runtime, a device record)."""
+
+    name: str
+    backend: str
+    runtime: Any = None
+    record: Any = None
+
+
+@dataclass
+class BuiltDevice:
+    native: Any  # _core.Device
+    name: str
+    kind: str  # cpu | tpu | sim | gpu | npu | ...: what the device is, whatever the backend
+    inputs: List[TensorInfo]
+    outputs: List[TensorInfo]
+    backend: str = "tflite"
+    tpu: Any = None  # the opened _core.EdgeTpuDevice, for Edge TPUs
+
+    @property
+    def simulated(self) -> bool:
+        return self.kind == "sim"
+
+
+class Backend(Protocol):
+    name: str
+    spec_forms: str  # for help texts: "tflite:cpu[:N]"
+
+    def parse(self, spec: str) -> Optional[DeviceRequest]:
+        """The request `spec` (lower-cased, stripped) stands for, or None if it isn't this
+        backend's. Raises InputError for a spec of its form with bad values."""
+
+    def unavailable(self) -> Optional[str]:
+        """None when the runtime loads; else why not, and the pip command that fixes it."""
+
+    def environment(self) -> Dict[str, Any]:
+        """{"backend", "available", "library", "version", "reason"} for bench and `devices`."""
+
+    def enumerate(self) -> List[Dict[str, Any]]:
+        """The devices present, as {"name", "type", "path", "state", "simulated"} dicts."""
+
+    def place(self, requests: Sequence[DeviceRequest], pool: "DevicePool") -> List[Placement]:
+        """The devices the requests stand for; DeviceNotFoundError names what exists."""
+
+    def refuse(self, model: "Model") -> Optional[str]:
+        """Why this backend cannot run `model`, or None."""
+
+    def build(self, model: "Model", placement: Placement, pool: "DevicePool") -> BuiltDevice:
+        """A native device running `model` at `placement`; ModelError if it cannot."""
+
+    def reopenable(self, placement: Placement) -> bool:
+        """True when a failed device can be closed and opened again (Edge TPUs)."""
+
+    def release(self, placement: Placement, pool: "DevicePool") -> None:
+        """Drops what the pool holds open for a device about to be reopened."""
+
+    def present(self, placement: Placement) -> bool:
+        """Whether the device is there to reopen."""
+
+
+class CpuOnly:
+    """Defaults for backends whose devices are not reopened (the failed device stays out)."""
+
+    def reopenable(self, placement: Placement) -> bool:
+        return False
+
+    def release(self, placement: Placement, pool: "DevicePool") -> None:
+        return None
+
+    def present(self, placement: Placement) -> bool:
+        return True
+
+
+def output_layout(outputs: Sequence[TensorInfo]) -> List[Tuple[str, List[int], int, int]]:
+    """(dtype, shape, offset, bytes) of each output inside one output block."""
+    layout = []
+    offset = 0
+    for info in outputs:
+        nbytes = int(np.prod(info.shape, dtype=np.int64)) * info.dtype.itemsize
+        layout.append((info.dtype.name, list(info.shape), offset, nbytes))
+        offset += (nbytes + _ALIGN - 1) // _ALIGN * _ALIGN
+    return layout
+
+
+def infos_from_native(metas: Sequence[Any]) -> List[TensorInfo]:
+    """TensorInfo from a native device's describe_inputs()/describe_outputs()."""
+    return [
+        TensorInfo(
+            name=str(m.name), index=i, shape=tuple(int(x) for x in m.shape), dtype=np.dtype(m.dtype),
+            scale=float(m.scale), zero_point=int(m.zero_point),
+        )
+        for i, m in enumerate(metas)
+    ]
+
+
+def finish(native: Any, name: str, kind: str, backend: str, model_name: str) -> BuiltDevice:
+    """A BuiltDevice for a native device that describes itself: checks its image input and
+    sets its output block layout."""
+    from ..engine.model import image_input_shape
+
+    inputs = infos_from_native(native.describe_inputs())
+    outputs = infos_from_native(native.describe_outputs())
+    if len(inputs) != 1:
+        from ..errors import ModelError
+
+        raise ModelError(f"{model_name}: has {len(inputs)} inputs; streamcore runs single-input image models")
+    image_input_shape(inputs[0], model_name)
+    native.set_output_layout([(offset, nbytes) for _, _, offset, nbytes in output_layout(outputs)])
+    return BuiltDevice(native, name, kind, inputs, outputs, backend)

@@ -1,0 +1,130 @@
+"""The ``openvino`` backend: OpenVINO 2026.x through its C API (libopenvino_c from the
+``openvino`` wheel), on its CPU, GPU, NPU and AUTO devices. Models (.tflite, .onnx, IR) are
+converted once by OpenVINO's Python frontend into IR bytes; SSD models stop before
+``TFLite_Detection_PostProcess`` and its decode and NMS run natively, giving TFLite's four
+outputs. Install with ``pip install 'streamcore[openvino]'``."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .._native import core
+from ..engine.model import Model
+from ..errors import BackendUnavailableError, DeviceNotFoundError, ModelError
+from .base import BuiltDevice, CpuOnly, Placement, finish
+from .specs import DeviceRequest, positive
+
+__all__ = ["OpenVinoBackend", "libs_dir"]
+
+PIP = "pip install 'streamcore[openvino]' (openvino>=2026.0,<2027)"
+_lock = threading.Lock()
+# Conversions are done once per model bytes and shared by every device of an engine.
+_converted: Dict[Tuple[str, int, int], Dict[str, Any]] = {}
+
+
+def libs_dir() -> str:
+    spec = importlib.util.find_spec("openvino")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailableError(f"the openvino backend needs OpenVINO, which is not installed; {PIP}")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "libs")
+
+
+def runtime() -> Any:
+    with _lock:
+        return core.load_openvino(libs_dir())  # one per path, natively; checks the version
+
+
+def _convert(model: Model) -> Dict[str, Any]:
+    from .openvino_model import convert_full
+
+    key = (model.name, len(model.data), hash(model.data))
+    with _lock:
+        done = _converted.get(key)
+    if done is None:
+        source: Any = model.path if model.format != "tflite" and model.path else model.data
+        done = convert_full(source, Path(model.name).stem or "model")
+        with _lock:
+            _converted[key] = done
+    return done
+
+
+class OpenVinoBackend(CpuOnly):
+    name = "openvino"
+    spec_forms = "openvino:CPU[:N], openvino:GPU, openvino:GPU.1, openvino:NPU, openvino:AUTO"
+
+    def parse(self, spec: str) -> Optional[DeviceRequest]:
+        if not spec.lower().startswith("openvino"):
+            return None
+        rest = spec[len("openvino"):]
+        if rest in ("", ":"):
+            return DeviceRequest("openvino", 1, backend=self.name, target="CPU")
+        if not rest.startswith(":"):
+            return None
+        target, _, count = rest[1:].partition(":")
+        if not target or (count and not count.isdigit()):
+            return None
+        return DeviceRequest("openvino", positive(count, spec) if count else 1, backend=self.name,
+                             target=target.upper())
+
+    def unavailable(self) -> Optional[str]:
+        try:
+            runtime()
+        except BackendUnavailableError as e:
+            return str(e)
+        return None
+
+    def environment(self) -> Dict[str, Any]:
+        try:
+            rt = runtime()
+        except BackendUnavailableError as e:
+            return {"backend": self.name, "available": False, "library": None, "version": None, "reason": str(e)}
+        return {"backend": self.name, "available": True, "library": rt.path, "version": rt.version, "reason": None,
+                "devices": list(rt.available_devices())}
+
+    def enumerate(self) -> List[Dict[str, Any]]:
+        try:
+            rt = runtime()
+        except BackendUnavailableError:
+            return []
+        return [{"name": f"openvino:{d}", "type": d.split(".")[0].lower(), "path": rt.full_device_name(d),
+                 "state": "available", "simulated": False} for d in rt.available_devices()]
+
+    def place(self, requests: Sequence[DeviceRequest], pool: Any) -> List[Placement]:
+        rt = runtime()
+        present = list(rt.available_devices())
+        placements: List[Placement] = []
+        for request in requests:
+            target = str(request.target)
+            if target not in present and target.split(":")[0] not in ("AUTO", "MULTI", "HETERO"):
+                raise DeviceNotFoundError(
+                    f"OpenVINO has no device {target!r} here; the devices that exist are "
+                    f"{', '.join(present) or 'none'} (and AUTO); see `python -m streamcore devices`"
+                )
+            stem = "ov-" + target.lower().replace(".", "-")
+            placements += [Placement(f"{stem}{i}", self.name, rt, target) for i in range(request.count)]
+        return placements
+
+    def refuse(self, model: Model) -> Optional[str]:
+        if model.is_edgetpu:
+            return (f"{model.name} is compiled for the Edge TPU (edgetpu-custom-op), which OpenVINO cannot "
+                    "run; use the model's CPU version (without _edgetpu) on openvino")
+        return None
+
+    def build(self, model: Model, placement: Placement, pool: Any) -> BuiltDevice:
+        why = self.refuse(model)
+        if why:
+            raise ModelError(why)
+        converted = _convert(model)
+        target = str(placement.record)
+        native = core.make_openvino_device(
+            placement.runtime, converted["xml"], converted["weights"], device=target,
+            num_threads=1 if target == "CPU" else 0, ssd_options=converted["ssd"], name=placement.name,
+            input_quant=converted["input_quant"], output_quant=converted["output_quant"],
+        )
+        return finish(native, placement.name, target.split(".")[0].lower(), self.name, model.name)
+
+
+BACKEND = OpenVinoBackend()

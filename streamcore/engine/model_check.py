@@ -1,0 +1,88 @@
+"""A structural check of .tflite flatbuffers, in Python, before any runtime parses them.
+
+Runtimes verify a flatbuffer's layout at best, not its meaning; several crash on a tensor
+index of -1 or a subgraph output that does not exist. This reads every table through the
+``tflite`` flatbuffer reader with bounds checked before each vector is walked, so garbage
+gives ModelError naming what is wrong, never a crash or a huge loop."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from ..errors import ModelError
+
+__all__ = ["check_tflite"]
+
+MAX_TENSORS = 1 << 20
+MAX_DIM = 1 << 30
+
+
+def _count(n: int, what: str, limit: int, name: str) -> int:
+    if n < 0 or n > limit:
+        raise ModelError(f"{name}: {what} count {n} is impossible for this file; the model is corrupt")
+    return n
+
+
+def check_tflite(data: bytes, name: str) -> None:
+    if len(data) < 16:
+        raise ModelError(f"{name}: {len(data)} bytes is too short for a .tflite model; pass a .tflite file")
+    if data[4:8] != b"TFL3":
+        raise ModelError(f"{name}: not a .tflite model (no TFL3 identifier); pass a .tflite file")
+    try:
+        _walk(data, name)
+    except ModelError:
+        raise
+    except (struct.error, IndexError, ValueError, TypeError, UnicodeDecodeError, AttributeError) as e:
+        raise ModelError(f"{name}: the model is corrupt or truncated ({type(e).__name__}: {e})") from None
+
+
+def _walk(data: bytes, name: str) -> None:
+    import tflite
+
+    size = len(data)
+    model: Any = tflite.Model.GetRootAsModel(data, 0)
+    # Each vector element takes at least 4 bytes in the file: longer vectors are garbage.
+    limit = size // 4
+    ncodes = _count(model.OperatorCodesLength(), "operator code", limit, name)
+    nbuffers = _count(model.BuffersLength(), "buffer", limit, name)
+    nsub = _count(model.SubgraphsLength(), "subgraph", limit, name)
+    if nsub < 1:
+        raise ModelError(f"{name}: the model has no subgraph")
+    for b in range(nbuffers):
+        buf = model.Buffers(b)
+        n = buf.DataLength()
+        if n > size:
+            raise ModelError(f"{name}: buffer {b} claims {n} bytes, more than the file holds")
+        offset, bsize = buf.Offset(), buf.Size()
+        if offset and (offset + bsize > size):
+            raise ModelError(f"{name}: buffer {b} lies outside the file (offset {offset}, size {bsize})")
+    for c in range(ncodes):
+        code = model.OperatorCodes(c)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == 32 and code.CustomCode() is None:  # CUSTOM without a name
+            raise ModelError(f"{name}: operator code {c} is a custom op without a name")
+    for s in range(nsub):
+        sg = model.Subgraphs(s)
+        ntensors = _count(sg.TensorsLength(), "tensor", min(limit, MAX_TENSORS), name)
+        for t in range(ntensors):
+            tensor = sg.Tensors(t)
+            if not 0 <= tensor.Buffer() < max(nbuffers, 1):
+                raise ModelError(f"{name}: tensor {t} of subgraph {s} points at buffer {tensor.Buffer()} of {nbuffers}")
+            for d in range(_count(tensor.ShapeLength(), "dimension", 16, name)):
+                if not -1 <= tensor.Shape(d) <= MAX_DIM:
+                    raise ModelError(f"{name}: tensor {t} of subgraph {s} has dimension {tensor.Shape(d)}")
+        for what, length, get in (("input", sg.InputsLength(), sg.Inputs), ("output", sg.OutputsLength(), sg.Outputs)):
+            for i in range(_count(length, f"subgraph {what}", ntensors, name)):
+                if not 0 <= get(i) < ntensors:
+                    raise ModelError(f"{name}: subgraph {s} {what} {i} is tensor {get(i)}, which does not exist")
+        for o in range(_count(sg.OperatorsLength(), "operator", limit, name)):
+            op = sg.Operators(o)
+            if not 0 <= op.OpcodeIndex() < ncodes:
+                raise ModelError(f"{name}: operator {o} of subgraph {s} uses operator code {op.OpcodeIndex()} of {ncodes}")
+            for what, length, get in (("input", op.InputsLength(), op.Inputs), ("output", op.OutputsLength(), op.Outputs)):
+                for i in range(_count(length, f"operator {what}", ntensors + 1, name)):
+                    index = get(i)
+                    # -1 marks an omitted optional input; an output must exist
+                    if not (-1 if what == "input" else 0) <= index < ntensors:
+                        raise ModelError(f"{name}: operator {o} of subgraph {s} {what} {i} is tensor {index}, which does not exist")
