@@ -183,7 +183,7 @@ def test_garbage_model_bytes(blob: bytes) -> None:
 def test_truncated_and_corrupted_models_never_crash() -> None:
     data = models.mobilenet_v2()
     for cut in (len(data) // 2, len(data) - 1000, 5000, 100):
-        with pytest.raises(ModelError, match="verification|TFL3"):
+        with pytest.raises(ModelError, match="corrupt|truncated|TFL3|too short"):
             streamcore.Model(data[:cut])
 
 

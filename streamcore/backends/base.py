@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Protoco
 
 import numpy as np
 
+from ..engine.model import image_input_shape
+from ..errors import ModelError
 from ..types import TensorInfo
 from .specs import DeviceRequest
 
 if TYPE_CHECKING:
     from ..engine.model import Model
-    from .pool import DevicePool
 
 __all__ = ["Backend", "BuiltDevice", "Placement", "output_layout", "infos_from_native"]
 
@@ -68,19 +69,19 @@ class Backend(Protocol):
     def enumerate(self) -> List[Dict[str, Any]]:
         """The devices present, as {"name", "type", "path", "state", "simulated"} dicts."""
 
-    def place(self, requests: Sequence[DeviceRequest], pool: "DevicePool") -> List[Placement]:
+    def place(self, requests: Sequence[DeviceRequest], pool: Any) -> List[Placement]:
         """The devices the requests stand for; DeviceNotFoundError names what exists."""
 
     def refuse(self, model: "Model") -> Optional[str]:
         """Why this backend cannot run `model`, or None."""
 
-    def build(self, model: "Model", placement: Placement, pool: "DevicePool") -> BuiltDevice:
+    def build(self, model: "Model", placement: Placement, pool: Any) -> BuiltDevice:
         """A native device running `model` at `placement`; ModelError if it cannot."""
 
     def reopenable(self, placement: Placement) -> bool:
         """True when a failed device can be closed and opened again (Edge TPUs)."""
 
-    def release(self, placement: Placement, pool: "DevicePool") -> None:
+    def release(self, placement: Placement, pool: Any) -> None:
         """Drops what the pool holds open for a device about to be reopened."""
 
     def present(self, placement: Placement) -> bool:
@@ -93,7 +94,7 @@ class CpuOnly:
     def reopenable(self, placement: Placement) -> bool:
         return False
 
-    def release(self, placement: Placement, pool: "DevicePool") -> None:
+    def release(self, placement: Placement, pool: Any) -> None:
         return None
 
     def present(self, placement: Placement) -> bool:
@@ -125,13 +126,10 @@ def infos_from_native(metas: Sequence[Any]) -> List[TensorInfo]:
 def finish(native: Any, name: str, kind: str, backend: str, model_name: str) -> BuiltDevice:
     """A BuiltDevice for a native device that describes itself: checks its image input and
     sets its output block layout."""
-    from ..engine.model import image_input_shape
 
     inputs = infos_from_native(native.describe_inputs())
     outputs = infos_from_native(native.describe_outputs())
     if len(inputs) != 1:
-        from ..errors import ModelError
-
         raise ModelError(f"{model_name}: has {len(inputs)} inputs; streamcore runs single-input image models")
     image_input_shape(inputs[0], model_name)
     native.set_output_layout([(offset, nbytes) for _, _, offset, nbytes in output_layout(outputs)])

@@ -249,11 +249,13 @@ class EdgeTpuBackend:
             if not (only_auto or pool.fallback_to_cpu):
                 raise
             log.info("no libedgetpu: running on the CPU")
-            return pool.cpu_fallback(default_cpu_count())
+            fallback: List[Placement] = pool.cpu_fallback(default_cpu_count())
+            return fallback
         if not found:
             if only_auto or pool.fallback_to_cpu:
                 log.info("no Edge TPU found: running on the CPU")
-                return pool.cpu_fallback(default_cpu_count())
+                cpus: List[Placement] = pool.cpu_fallback(default_cpu_count())
+                return cpus
             raise DeviceError("no Edge TPU found; plug one in or use devices='cpu'")
         return [Placement(tpu_name(runtime, rec), self.name, runtime, rec) for rec in found]
 

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 EDGETPU_MARKER = b"edgetpu-custom-op"
@@ -32,7 +32,7 @@ _SSD_KEYS = {
 _SSD_DEFAULTS = {"detections_per_class": 100, "use_regular_nms": False}
 
 
-def read_ssd_options(tflite_bytes: bytes) -> Optional[dict]:
+def read_ssd_options(tflite_bytes: bytes) -> Optional[Dict[str, Any]]:
     """The TFLite_Detection_PostProcess custom options of the model, or None without that op."""
     import tflite  # flatbuffer reader
     from flatbuffers import flexbuffers
@@ -67,13 +67,13 @@ def read_ssd_options(tflite_bytes: bytes) -> Optional[dict]:
     return opts
 
 
-def _postprocess_extension():
+def _postprocess_extension() -> Any:
     import openvino as ov
     from openvino.frontend import ConversionExtension
 
     import numpy as np
 
-    def convert(node):
+    def convert(node: Any) -> Any:
         # Outputs 0..2 stand for the op's three inputs; native code does decode + NMS.
         # The op has 4 outputs and the frontend needs all 4 (3 crash it): output 3 is a
         # placeholder constant the native side ignores.
@@ -87,7 +87,7 @@ def _postprocess_extension():
 _UNCONVERTIBLE = re.compile(r"No translator found for (\S+) node")
 
 
-def _tflite_quant(data: bytes) -> dict:
+def _tflite_quant(data: bytes) -> Dict[str, Tuple[float, int]]:
     """{tensor name: (scale, zero_point)} of the subgraph's inputs and outputs (0.0 when float)."""
     import tflite
 
@@ -105,7 +105,7 @@ def _tflite_quant(data: bytes) -> dict:
     return out
 
 
-def convert(source: Union[str, os.PathLike, bytes], name: str = "model") -> Tuple[bytes, bytes, Optional[dict]]:
+def convert(source: Union[str, "os.PathLike[str]", bytes], name: str = "model") -> Tuple[bytes, bytes, Optional[Dict[str, Any]]]:
     """-> (IR xml bytes, weights bytes, SSD postprocess options or None).
 
     source: a path (.tflite, .onnx, .xml with its .bin beside it) or the bytes of a .tflite.
@@ -114,15 +114,17 @@ def convert(source: Union[str, os.PathLike, bytes], name: str = "model") -> Tupl
     return r["xml"], r["weights"], r["ssd"]
 
 
-def convert_full(source: Union[str, os.PathLike, bytes], name: str = "model", *, _ssd_extension: bool = True) -> dict:
+def convert_full(source: Union[str, "os.PathLike[str]", bytes], name: str = "model", *, _ssd_extension: bool = True) -> Dict[str, Any]:
     """convert() plus the TFLite quantization the IR no longer records:
     {"xml", "weights", "ssd", "input_quant": (scale, zp), "output_quant": [(scale, zp) per IR output]}.
     Pass input_quant/output_quant to make_openvino_device so describe_*() report them."""
     import openvino as ov
 
+    data: Optional[bytes]
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, suffix = bytes(source), ".tflite"
         label = name
+        path = Path(name)
     else:
         path = Path(source)
         suffix = path.suffix.lower()
@@ -137,6 +139,7 @@ def convert_full(source: Union[str, os.PathLike, bytes], name: str = "model", *,
     with tempfile.TemporaryDirectory(prefix="sc_ov_") as tmp:
         try:
             if suffix == ".tflite":
+                assert data is not None
                 ssd = read_ssd_options(data)
                 if ssd is not None and _ssd_extension:
                     core.add_extension(_postprocess_extension())
@@ -146,8 +149,8 @@ def convert_full(source: Union[str, os.PathLike, bytes], name: str = "model", *,
             elif suffix == ".onnx":
                 model = core.read_model(str(source))
             elif suffix == ".xml":
-                bin_path = Path(source).with_suffix(".bin")
-                model = core.read_model(str(source), str(bin_path) if bin_path.exists() else None)
+                bin_path = path.with_suffix(".bin")
+                model = core.read_model(str(path), str(bin_path) if bin_path.exists() else None)
             else:
                 raise ModelError(f"{label}: unsupported model format {suffix!r} (.tflite, .onnx, .xml+.bin)")
         except ModelError:
@@ -158,7 +161,7 @@ def convert_full(source: Union[str, os.PathLike, bytes], name: str = "model", *,
             if m:
                 raise ModelError(f"{label}: OpenVINO cannot convert the op {m.group(1)}") from None
             raise ModelError(f"{label}: OpenVINO could not read the model: {msg.strip().splitlines()[-1]}") from None
-        quant = _tflite_quant(data) if suffix == ".tflite" else {}
+        quant = _tflite_quant(data) if suffix == ".tflite" and data is not None else {}
         input_quant = next((quant[n] for n in model.inputs[0].get_names() if n in quant), (0.0, 0)) \
             if len(model.inputs) == 1 else (0.0, 0)
         output_quant = [next((quant[n] for n in o.get_names() if n in quant), (0.0, 0)) for o in model.outputs]

@@ -28,7 +28,7 @@ def check_tflite(data: bytes, name: str) -> None:
     if len(data) < 16:
         raise ModelError(f"{name}: {len(data)} bytes is too short for a .tflite model; pass a .tflite file")
     if data[4:8] != b"TFL3":
-        raise ModelError(f"{name}: not a .tflite model (no TFL3 identifier); pass a .tflite file")
+        raise ModelError(f"{name}: not a TensorFlow Lite model (no TFL3 identifier); pass a .tflite file")
     try:
         _walk(data, name)
     except ModelError:
@@ -52,8 +52,9 @@ def _walk(data: bytes, name: str) -> None:
     for b in range(nbuffers):
         buf = model.Buffers(b)
         n = buf.DataLength()
-        if n > size:
-            raise ModelError(f"{name}: buffer {b} claims {n} bytes, more than the file holds")
+        field = buf._tab.Offset(4)  # Buffer.data
+        if n and (buf._tab.Vector(field) + n > size):
+            raise ModelError(f"{name}: buffer {b} claims {n} bytes past the end of the file; the model is truncated")
         offset, bsize = buf.Offset(), buf.Size()
         if offset and (offset + bsize > size):
             raise ModelError(f"{name}: buffer {b} lies outside the file (offset {offset}, size {bsize})")
