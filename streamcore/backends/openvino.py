@@ -81,7 +81,7 @@ class OpenVinoBackend(CpuOnly):
             rt = runtime()
         except BackendUnavailableError as e:
             return {"backend": self.name, "available": False, "library": None, "version": None, "reason": str(e)}
-        return {"backend": self.name, "available": True, "library": rt.path, "version": rt.version, "reason": None,
+        return {"backend": self.name, "available": True, "library": rt.library_path, "version": rt.version, "reason": None,
                 "devices": list(rt.available_devices())}
 
     def enumerate(self) -> List[Dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The machine a bench ran on: CPU, Python, library versions, Edge TPU runtime and devices."""
+"""The machine a bench ran on: CPU, Python, library versions, every backend (library path and
+version), the Edge TPU runtime and devices."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from importlib import metadata
 from typing import Any, Dict, List, Optional
 
 from ... import __version__
+from ...backends import registry
 from ...backends.edgetpu import list_devices
 from ...backends.specs import default_cpu_count
 from ...errors import StreamcoreError
@@ -66,8 +68,17 @@ def describe_environment(plan: Plan, used_devices: List[Dict[str, Any]]) -> Dict
         "libedgetpu": {"available": hw.library is not None, "library": hw.library, "version": hw.version,
                        "error": hw.error, "simulated": False},
         "simulator": simulator,
+        "backends": [registry.get(b.name).environment() for b in registry.backends()],
+        "cpu_backend": _preferred_cpu(),
         "devices": devices,
     }
+
+
+def _preferred_cpu() -> Optional[str]:
+    try:
+        return registry.preferred_cpu()
+    except StreamcoreError:
+        return None
 
 
 def _sim_runtime_any() -> Any:

@@ -41,8 +41,8 @@ class ModelChoice:
 
 @dataclass
 class DeviceConfig:
-    spec: str  # what the engine gets, e.g. "cpu:2", "sim:4", "usb:0"
-    kind: str  # cpu | tpu | sim
+    spec: str  # what the engine gets, e.g. "cpu:2", "litert:cpu:1", "openvino:CPU", "sim:4", "usb:0"
+    kind: str  # cpu (any host-model backend, OpenVINO devices included) | tpu | sim
     model: ModelChoice
     sim_latency_ms: Optional[float] = None
     notes: List[str] = field(default_factory=list)
@@ -83,7 +83,8 @@ class Plan:
 
 
 def _kind_of(requests: Sequence[DeviceRequest], spec: str) -> str:
-    kinds = {"cpu" if r.kind == "cpu" else "sim" if r.kind == "sim" else "tpu" for r in requests}
+    # Host-model devices (any CPU backend, OpenVINO's CPU/GPU/NPU) run the CPU model.
+    kinds = {"cpu" if r.kind in ("cpu", "openvino") else "sim" if r.kind == "sim" else "tpu" for r in requests}
     if len(kinds) > 1:
         raise DeviceError(
             f"--devices {spec} mixes {' and '.join(sorted(kinds))} devices in one configuration; "

@@ -255,6 +255,7 @@ def _device_usage(before: Dict[str, Dict[str, Any]], after: List[Dict[str, Any]]
         busy = float(d["busy_s"]) - float(b.get("busy_s", 0.0))
         out.append({
             "name": d["name"],
+            "backend": str(d.get("backend", "tflite")),
             "kind": d["kind"],
             "simulated": bool(d["simulated"]),
             "frames": int(d["frames"]) - int(b.get("frames", 0)),

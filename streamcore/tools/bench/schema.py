@@ -19,9 +19,13 @@ def _object(properties: Dict[str, Any]) -> Dict[str, Any]:
     return {"type": "object", "required": sorted(properties), "properties": properties}
 
 
+# What a device is, whatever its backend (OpenVINO adds gpu, npu and auto).
+_DEVICE_KIND = {"enum": ["cpu", "tpu", "sim", "gpu", "npu", "auto"]}
+
 _DEVICE_USAGE = _object({
     "name": {"type": "string"},
-    "kind": _KIND,
+    "backend": {"type": "string"},
+    "kind": _DEVICE_KIND,
     "simulated": {"type": "boolean"},
     "frames": {"type": "integer", "minimum": 0},
     "busy_fraction": {"type": "number", "minimum": 0, "maximum": 1},
@@ -118,9 +122,17 @@ SCHEMA: Dict[str, Any] = {
                 "version": _STR_OR_NULL,
                 "simulated": {"const": True},
             })]},
+            "backends": {"type": "array", "items": _object({
+                "backend": {"type": "string"},
+                "available": {"type": "boolean"},
+                "library": _STR_OR_NULL,
+                "version": _STR_OR_NULL,
+                "reason": _STR_OR_NULL,
+            })},
+            "cpu_backend": _STR_OR_NULL,
             "devices": {"type": "array", "items": _object({
                 "name": {"type": "string"},
-                "kind": _KIND,
+                "kind": _DEVICE_KIND,
                 "path": _STR_OR_NULL,
                 "simulated": {"type": "boolean"},
             })},
