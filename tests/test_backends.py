@@ -245,17 +245,7 @@ async def test_cpu_resolves_to_tflite(tiny_model: Path) -> None:
             assert {s["backend"] for s in engine.stats()} == {"tflite"}
 
 
-OPENVINO_ENVIRONMENT_BUG = pytest.mark.xfail(
-    raises=AttributeError, strict=False,
-    reason="library bug: OpenVinoBackend.environment() reads rt.path, the binding is rt.library_path",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(b.name, marks=OPENVINO_ENVIRONMENT_BUG) if b.name == "openvino" else b.name
-     for b in registry.backends()],
-)
+@pytest.mark.parametrize("name", [b.name for b in registry.backends()])
 def test_environment_is_json(name: str) -> None:
     env = registry.get(name).environment()
     text = json.dumps(env, allow_nan=False)

@@ -176,6 +176,7 @@ def build_tpu_device(model: Model, runtime: Any, opened: Any, name: str) -> Buil
         custom_op_registerers=[runtime.custom_op_registerer()], bind=bind, probe=opened.probe(),
     )
     built.tpu = opened
+    built.backend = "edgetpu"
     return built
 
 

@@ -336,8 +336,9 @@ std::vector<DeviceStats> Scheduler::stats() {
     std::vector<DeviceStats> out;
     for (auto& lane : lanes_) {
         const Device* d = lane->device.get();
-        out.push_back({lane->name, lane->healthy, lane->inflight, d ? d->frames.load() : 0,
-                       d ? d->errors.load() : 0, d ? d->busy_ns.load() : 0, lane->retried});
+        out.push_back({lane->name, lane->healthy, lane->inflight, lane->past_frames + (d ? d->frames.load() : 0),
+                       lane->past_errors + (d ? d->errors.load() : 0),
+                       lane->past_busy_ns + (d ? d->busy_ns.load() : 0), lane->retried});
     }
     return out;
 }
@@ -355,6 +356,11 @@ std::shared_ptr<Device> Scheduler::retire_device(std::size_t device) {
     Lane& lane = *lanes_.at(device);
     if (lane.healthy) throw DeviceError("device " + lane.name + " is healthy; it cannot be retired");
     if (lane.running || lane.prepping || !lane.queue.empty() || !lane.ready.empty()) return nullptr;
+    if (lane.device) {
+        lane.past_frames += lane.device->frames.load();
+        lane.past_errors += lane.device->errors.load();
+        lane.past_busy_ns += lane.device->busy_ns.load();
+    }
     return std::move(lane.device);
 }
 

@@ -69,6 +69,8 @@ private:
         std::vector<int> free_slots;
         std::thread prep_thread;
         uint64_t retried = 0;
+        // Counts of devices retired from this lane (reopened TPUs), so stats cover the lane.
+        uint64_t past_frames = 0, past_errors = 0, past_busy_ns = 0;
         std::thread thread;
     };
 

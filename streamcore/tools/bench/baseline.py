@@ -2,7 +2,8 @@
 PyAV decode, to_ndarray, resize (OpenCV if installed, else PyAV's reformat), set_tensor,
 invoke, get_tensor, top-1; one thread. On the CPU the faster of the plain Interpreter and
 the Interpreter with XNNPACK applied; on Edge TPUs (and the simulator) a pycoral-style
-interpreter with the Edge TPU custom op bound to one device."""
+interpreter with the Edge TPU custom op bound to one device. For the other CPU backends, that
+runtime's own Python API: ai_edge_litert's Interpreter, or an OpenVINO compiled model."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import av
 import numpy as np
 from numpy.typing import NDArray
-from tflite_runtime.interpreter import Interpreter, InterpreterWithCustomOps, OpResolverType
 
 from ..._native import core
 from ...adapters import get_classes
@@ -44,7 +44,7 @@ _choices: Dict[Tuple[str, str], Tuple[bool, str]] = {}  # (model, kind) -> (xnnp
 class _Loop:
     """One interpreter and what keeps it valid (a delegate, an Edge TPU binding)."""
 
-    def __init__(self, interpreter: Interpreter, keepalive: List[Any], variant: str) -> None:
+    def __init__(self, interpreter: Any, keepalive: List[Any], variant: str) -> None:
         self.interpreter = interpreter
         self.keepalive = keepalive
         self.variant = variant
@@ -91,6 +91,8 @@ class _Loop:
 
 
 def _cpu_interpreter(data: bytes, xnnpack: bool) -> _Loop:
+    from tflite_runtime.interpreter import Interpreter, OpResolverType
+
     interpreter = Interpreter(
         model_content=data, num_threads=1,
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
@@ -125,6 +127,8 @@ def _tpu_interpreter(data: bytes, config: DeviceConfig) -> _Loop:
         runtime = load_runtime()
     record = resolve(runtime, requests)[0]
     opened = runtime.open(record.type, record.path, {})
+    from tflite_runtime.interpreter import InterpreterWithCustomOps, OpResolverType
+
     interpreter = InterpreterWithCustomOps(
         model_content=data, num_threads=1,
         custom_op_registerers=[runtime.custom_op_registerer()],
@@ -142,6 +146,10 @@ def _open_loop(config: DeviceConfig) -> Tuple[_Loop, List[str]]:
     data = source if isinstance(source, bytes) else source.read_bytes()
     if config.kind != "cpu":
         return _tpu_interpreter(data, config), []
+    if config.backend == "litert":
+        return _litert_interpreter(data), []
+    if config.backend == "openvino":
+        return _openvino_loop(data, config)
     key = (config.model.name, config.kind)
     if key not in _choices:
         plain = _cpu_interpreter(data, xnnpack=False)
@@ -153,6 +161,61 @@ def _open_loop(config: DeviceConfig) -> Tuple[_Loop, List[str]]:
                                               f"with XNNPACK {xnn_ms:.2f} ms; the faster is the baseline")
     use_xnnpack, note = _choices[key]
     return _cpu_interpreter(data, xnnpack=use_xnnpack), [note]
+
+
+def _litert_interpreter(data: bytes) -> _Loop:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=data, num_threads=1)
+    interpreter.allocate_tensors()
+    return _Loop(interpreter, [], "ai_edge_litert Interpreter, 1 thread")
+
+
+class _OpenVinoInterpreter:
+    """An OpenVINO compiled model behind the get_tensor/set_tensor calls the loop makes."""
+
+    def __init__(self, data: bytes, target: str) -> None:
+        import openvino as ov
+
+        from ...backends.openvino_model import convert_full
+
+        converted = convert_full(data, "baseline")  # SSDs stop before their postprocess op
+        core = ov.Core()
+        model = core.read_model(converted["xml"].decode(), ov.Tensor(np.frombuffer(converted["weights"], np.uint8)))
+        config = {"INFERENCE_NUM_THREADS": 1} if target == "CPU" else {}
+        self.compiled = core.compile_model(model, target, config)
+        self.request = self.compiled.create_infer_request()
+        port = self.compiled.inputs[0]
+        shape = [int(d) for d in port.get_shape()]
+        dtype = np.dtype(port.get_element_type().to_dtype())
+        self._inputs = [{"index": 0, "shape": np.array(shape), "dtype": dtype,
+                         "quantization": tuple(converted["input_quant"])}]
+        self._outputs = [{"index": i, "quantization": tuple(q) if q[0] else (0.0, 0)}
+                         for i, q in enumerate(converted["output_quant"] or [(0.0, 0)] * len(self.compiled.outputs))]
+
+    def get_input_details(self) -> List[Dict[str, Any]]:
+        return self._inputs
+
+    def get_output_details(self) -> List[Dict[str, Any]]:
+        return self._outputs
+
+    def set_tensor(self, index: int, tensor: NDArray[Any]) -> None:
+        self.request.set_input_tensor(index, __import__("openvino").Tensor(tensor, shared_memory=True))
+
+    def invoke(self) -> None:
+        self.request.infer()
+
+    def get_tensor(self, index: int) -> NDArray[Any]:
+        out: NDArray[Any] = self.request.get_output_tensor(index).data
+        return out
+
+
+def _openvino_loop(data: bytes, config: DeviceConfig) -> Tuple[_Loop, List[str]]:
+    target = str(parse_devices(config.spec)[0].target)
+    loop = _Loop(_OpenVinoInterpreter(data, target), [], f"OpenVINO compiled model on {target}, 1 thread")
+    notes = ["the OpenVINO baseline stops before TFLite_Detection_PostProcess (OpenVINO cannot convert it)"] \
+        if config.model.detector else []
+    return loop, notes
 
 
 def _repeat(image: Any) -> Iterator[Tuple[Any, Optional[float]]]:
@@ -237,11 +300,13 @@ def run_baseline(config: DeviceConfig, mode: str, inputs: Inputs, settings: Sett
     if streams > 1:
         notes.append(f"one thread serves the {streams} streams in turn")
     name = "sim0" if config.simulated else ("cpu" if config.kind == "cpu" else "tpu0")
+    family = config.family
     return make_record(
-        config=f"baseline:{config.kind}", label=f"baseline {config.kind}" + (" [SIMULATED]" if config.simulated else ""),
+        config=f"baseline:{family}", label=f"baseline {family}" + (" [SIMULATED]" if config.simulated else ""),
         kind=config.kind, simulated=config.simulated, mode=mode, streams=streams, model=config.model.as_json(),
         collected=collected, usage=usage, load_s=None, first_ms=first_ms,
-        devices=[{"name": name, "kind": config.kind, "simulated": config.simulated, "frames": collected.frames,
+        devices=[{"name": name, "backend": config.backend, "kind": config.kind, "simulated": config.simulated,
+                  "frames": collected.frames,
                   "busy_fraction": round(min(1.0, sum(collected.invoke_ms) / 1000.0 / usage.wall_s), 3)}],
         notes=notes, baseline=variant,
     )

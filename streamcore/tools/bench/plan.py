@@ -46,6 +46,12 @@ class DeviceConfig:
     model: ModelChoice
     sim_latency_ms: Optional[float] = None
     notes: List[str] = field(default_factory=list)
+    backend: str = "tflite"  # the backend of its devices (edgetpu for TPUs and the simulator)
+
+    @property
+    def family(self) -> str:
+        """What its baseline loop is: cpu (tflite_runtime), sim, tpu, litert or openvino."""
+        return self.backend if self.kind == "cpu" and self.backend != "tflite" else self.kind
 
     @property
     def simulated(self) -> bool:
@@ -134,7 +140,14 @@ def make_plan(model: Optional[str], device_specs: Sequence[str]) -> Plan:
         kind = _kind_of(requests, spec)
         _check_satisfiable(requests, kind, spec, hardware)
         choice, note = choose_model(model, kind)
-        config = DeviceConfig(spec, kind, choice, requests[0].latency_ms if kind == "sim" else None)
+        backends = {r.backend for r in requests}
+        if len(backends) > 1:
+            raise DeviceError(
+                f"--devices {spec} mixes the backends {', '.join(sorted(str(b) for b in backends))} in one "
+                "configuration; give each as its own --devices to compare them side by side"
+            )
+        config = DeviceConfig(spec, kind, choice, requests[0].latency_ms if kind == "sim" else None,
+                              backend=str(requests[0].backend))
         if note:
             config.notes.append(note)
         configs.append(config)

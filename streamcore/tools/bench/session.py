@@ -81,7 +81,7 @@ def run_bench(options: BenchOptions, progress: Optional[Progress] = None) -> Dic
     for mode in modes:
         if options.baseline:
             for config in plan.configs:
-                baselines.setdefault((config.kind, config.sim_latency_ms, mode), config)
+                baselines.setdefault((config.family, config.sim_latency_ms, mode), config)
         for config in plan.configs:
             steps.append(("engine", None, config, mode))
     steps += [("baseline", None, config, key[2]) for key, config in baselines.items()]
@@ -152,13 +152,13 @@ def _notes(plan: Any, modes: List[str]) -> List[str]:
 
 
 def _ratios(results: List[Dict[str, Any]]) -> None:
-    """speedup_vs_baseline: FPS over the baseline loop of the same kind and mode;
-    ratio_vs_first: FPS over the first configuration of the same mode."""
+    """speedup_vs_baseline: FPS over the baseline loop of the same family (kind, or the CPU
+    backend) and mode; ratio_vs_first: FPS over the first configuration of the same mode."""
     first: Dict[str, float] = {}
     base: Dict[Tuple[str, str], float] = {}
     for r in results:
         if r["baseline"]:
-            base[(r["kind"], r["mode"])] = r["fps"]
+            base[(str(r["config"]).split(":", 1)[1], r["mode"])] = r["fps"]
         elif r["mode"] not in first:
             first[r["mode"]] = r["fps"]
     for r in results:
@@ -166,6 +166,8 @@ def _ratios(results: List[Dict[str, Any]]) -> None:
             continue
         if first.get(r["mode"]):
             r["ratio_vs_first"] = round(r["fps"] / first[r["mode"]], 3)
-        b = base.get((r["kind"], r["mode"]))
+        backend = r["devices"][0].get("backend", "tflite") if r["devices"] else "tflite"
+        family = backend if r["kind"] == "cpu" and backend != "tflite" else r["kind"]
+        b = base.get((family, r["mode"]))
         if b:
             r["speedup_vs_baseline"] = round(r["fps"] / b, 3)
