@@ -14,6 +14,7 @@ from typing import Any, Dict, List
 import pytest
 
 from streamcore.tools.bench import CSV_COLUMNS, SCHEMA
+from tests.reference import needs_tflite
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,6 +88,7 @@ def test_default_run_shortened_validates_against_the_schema() -> None:
     assert "latency ms per frame" in out.stderr  # the table goes to stderr when JSON is on stdout
 
 
+@needs_tflite
 def test_simulator_baseline_csv_plot_and_json_file(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     paths = {k: tmp_path / f"out.{k}" for k in ("json", "csv", "png")}
@@ -120,6 +122,7 @@ def test_simulator_baseline_csv_plot_and_json_file(tmp_path: Path) -> None:
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
+@needs_tflite
 def test_cpu_model_runs_its_edgetpu_sibling_on_the_simulator(tmp_path: Path) -> None:
     from streamcore import models
 

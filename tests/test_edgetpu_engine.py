@@ -27,6 +27,9 @@ from streamcore import (
 from streamcore._native import core
 from streamcore.backends.edgetpu import sim_runtime
 from tests.edgetpu_model import edgetpu_model
+from tests.reference import needs_tflite
+
+pytestmark = needs_tflite
 
 H, W, CLASSES = 16, 16, 10
 

@@ -17,7 +17,9 @@ from typing import Any, Iterator, List
 import numpy as np
 import numpy.typing as npt
 import pytest
-from tflite_runtime.interpreter import InterpreterWithCustomOps, OpResolverType
+
+pytest.importorskip("tflite_runtime", reason="the Edge TPU runs through tflite_runtime (Python <=3.11)")
+from tflite_runtime.interpreter import InterpreterWithCustomOps, OpResolverType  # noqa: E402
 
 from streamcore import _core
 from streamcore.backends.sim import sim_library_path

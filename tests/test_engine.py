@@ -10,7 +10,7 @@ from typing import Any, List
 import numpy as np
 from numpy.typing import NDArray
 import pytest
-from tflite_runtime.interpreter import Interpreter
+from tests.reference import Interpreter
 
 import streamcore
 from streamcore import Engine, EngineClosedError, InputError, ModelError, RoiError, models

@@ -18,6 +18,9 @@ from streamcore import Classify, Engine, Result, read_labels
 from streamcore.backends import registry
 from streamcore.backends.edgetpu import sim_runtime
 from streamcore.sources.images import load_image
+from tests.reference import needs_tflite
+
+pytestmark = needs_tflite
 
 FRAMES = 60
 UNPLUG_AFTER = 15  # completed frames

@@ -14,7 +14,7 @@ import tflite
 from flatbuffers import flexbuffers
 from numpy.typing import NDArray
 from tflite.utils import BUILTIN_OPCODE2NAME
-from tflite_runtime.interpreter import Interpreter
+from tests.reference import Interpreter
 
 from streamcore.errors import ModelError
 from streamcore.tools.synthetic import (

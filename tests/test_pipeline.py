@@ -17,6 +17,7 @@ from streamcore import Classify, Detect, InputError, Pipeline, SourceError, Sour
 
 from tests.media import count_frames, make_clip, pattern
 from tests.pipeline_helpers import assert_in_order, collect, end_of, open_pipeline_or_skip, ticker_lags
+from tests.reference import needs_tflite
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,7 @@ def long_vga_clips(tmp_path_factory: pytest.TempPathFactory) -> List[Path]:
             for i in range(4)]
 
 
+@needs_tflite
 async def test_four_files_on_sim4(tmp_path: Path, long_vga_clips: List[Path]) -> None:
     from tests.edgetpu_model import edgetpu_model
 

@@ -13,6 +13,7 @@ from streamcore import Classify, Detect, StreamResult, read_labels
 
 from tests.media import count_frames, reencode
 from tests.pipeline_helpers import assert_in_order, collect, end_of, open_pipeline_or_skip
+from tests.reference import needs_tflite
 
 pytestmark = pytest.mark.slow
 
@@ -71,5 +72,6 @@ async def test_real_streams_on_cpu2(shared_data: Path, sources: Dict[str, Path])
     await run_real_streams(shared_data, sources, "cpu:2")
 
 
+@needs_tflite
 async def test_real_streams_on_sim4(shared_data: Path, sources: Dict[str, Path]) -> None:
     await run_real_streams(shared_data, sources, "sim:4")

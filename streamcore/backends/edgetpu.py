@@ -9,6 +9,7 @@ it appears and never stands in for real hardware.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -19,7 +20,7 @@ from ..errors import BackendUnavailableError, DeviceError, DeviceNotFoundError, 
 from .sim import sim_library_path
 from .base import BuiltDevice, Placement
 from .specs import EDGETPU_FORMS, DeviceRequest, default_cpu_count, parse_edgetpu
-from .tflite import build_device, load_tflite
+from .tflite import build_device, format_refusal, load_tflite
 
 __all__ = ["EdgeTpuBackend", "TpuOptions", "TpuRecord", "load_runtime", "sim_runtime", "resolve", "build_tpu_device", "list_devices"]
 
@@ -74,7 +75,6 @@ class TpuRecord:
 def load_runtime(path: Optional[str] = None) -> Any:
     """The real libedgetpu (loaded once per path). EdgeTpuUnavailableError if missing."""
     path = path or core.default_libedgetpu_path()
-    _need_tflite()
     with _lock:
         runtime = _runtimes.get(path)
         if runtime is None:
@@ -83,10 +83,16 @@ def load_runtime(path: Optional[str] = None) -> Any:
     return runtime
 
 
+# TF versions whose TfLiteRegistration layout (88 bytes, init..inplace_operator) the
+# registration copy in csrc/backends/edgetpu was checked against.
+REGISTRATION_LAYOUT_TESTED = ("2.14",)
+LAYOUT_OVERRIDE_ENV = "STREAMCORE_TFLITE_LAYOUT_OK"
+
+
 def _need_tflite() -> None:
     # libedgetpu plugs into TFLite's C++ interpreter: no tflite_runtime, no Edge TPU.
     try:
-        load_tflite()
+        version, _ = load_tflite()
     except BackendUnavailableError as e:
         raise EdgeTpuUnavailableError(
             f"Edge TPUs run through tflite_runtime's C++ API, which is not installed ({e}). "
@@ -94,6 +100,13 @@ def _need_tflite() -> None:
             "libedgetpu built for the same TensorFlow version (Frigate ships such pairs), "
             "or use Python 3.11 with tflite-runtime==2.14.0"
         ) from None
+    if not version.startswith(REGISTRATION_LAYOUT_TESTED) and os.environ.get(LAYOUT_OVERRIDE_ENV) != version:
+        raise EdgeTpuUnavailableError(
+            f"tflite_runtime {version} is not a TFLite version whose custom-op registration layout "
+            f"streamcore has checked for libedgetpu (checked: {', '.join(REGISTRATION_LAYOUT_TESTED)}). "
+            "Use tflite-runtime==2.14.0 with a libedgetpu built for TF 2.14, or, if your libedgetpu was "
+            f"built for TF {version} and you accept the risk, set {LAYOUT_OVERRIDE_ENV}={version}"
+        )
 
 
 def sim_runtime(count: int, latency_ms: Optional[float]) -> Any:
@@ -161,6 +174,7 @@ def build_tpu_device(model: Model, runtime: Any, opened: Any, name: str) -> Buil
     """One interpreter bound to one opened Edge TPU: the custom op is registered with the
     safe registration copy, SetNumThreads(1) and the Edge TPU context are set before
     AllocateTensors."""
+    _need_tflite()
     if not model.is_edgetpu:
         log.warning(
             "%s has no edgetpu-custom-op node: on %s it runs entirely on the host CPU; "
@@ -205,6 +219,7 @@ class EdgeTpuBackend:
 
     def unavailable(self) -> Optional[str]:
         try:
+            _need_tflite()
             load_runtime()
         except EdgeTpuUnavailableError as e:
             return str(e)
@@ -261,7 +276,8 @@ class EdgeTpuBackend:
         return [Placement(tpu_name(runtime, rec), self.name, runtime, rec) for rec in found]
 
     def refuse(self, model: Model) -> Optional[str]:
-        return None  # a CPU model runs on a TPU's host side; build_tpu_device warns
+        # A CPU .tflite model runs on the TPU's host side (build_tpu_device warns).
+        return format_refusal(model, "The Edge TPU")
 
     def build(self, model: Model, placement: Placement, pool: Any) -> BuiltDevice:
         opened = pool.open_tpu(placement.runtime, placement.record)

@@ -14,7 +14,7 @@ from ..engine.model import Model
 from ..errors import BackendUnavailableError, ModelError
 from .base import BuiltDevice, CpuOnly, Placement, finish
 from .specs import DeviceRequest, positive
-from .tflite import edgetpu_refusal
+from .tflite import edgetpu_refusal, format_refusal
 
 __all__ = ["LiteRtBackend", "library_path"]
 
@@ -34,8 +34,9 @@ def library_path() -> str:
 
 
 def runtime() -> Any:
+    path = library_path()
     with _lock:
-        return core.litert_runtime(library_path())  # cached natively; checks the version
+        return core.litert_runtime(path)  # cached natively; checks the version
 
 
 class LiteRtBackend(CpuOnly):
@@ -71,13 +72,11 @@ class LiteRtBackend(CpuOnly):
 
     def place(self, requests: Sequence[DeviceRequest], pool: Any) -> List[Placement]:
         rt = runtime()
-        count = sum(r.count for r in requests)
-        return [Placement(f"litert{i}", self.name, rt) for i in range(count)]
+        stems = [("cpu" if r.generic else "litert") for r in requests for _ in range(r.count)]
+        return [Placement(f"{stem}{stems[:i].count(stem)}", self.name, rt) for i, stem in enumerate(stems)]
 
     def refuse(self, model: Model) -> Optional[str]:
-        if model.format != "tflite":
-            return f"{model.name} is a {model.format} model; LiteRT runs .tflite files (use openvino)"
-        return edgetpu_refusal(model, "litert:cpu")
+        return format_refusal(model, "LiteRT") or edgetpu_refusal(model, "litert:cpu")
 
     def build(self, model: Model, placement: Placement, pool: Any) -> BuiltDevice:
         why = self.refuse(model)

@@ -103,8 +103,9 @@ class OpenVinoBackend(CpuOnly):
                     f"OpenVINO has no device {target!r} here; the devices that exist are "
                     f"{', '.join(present) or 'none'} (and AUTO); see `python -m streamcore devices`"
                 )
-            stem = "ov-" + target.lower().replace(".", "-")
-            placements += [Placement(f"{stem}{i}", self.name, rt, target) for i in range(request.count)]
+            stem = "cpu" if request.generic else "ov-" + target.lower().replace(".", "-")
+            used = sum(p.name.startswith(stem) for p in placements)
+            placements += [Placement(f"{stem}{used + i}", self.name, rt, target) for i in range(request.count)]
         return placements
 
     def refuse(self, model: Model) -> Optional[str]:

@@ -4,6 +4,7 @@ Backends register themselves from ``backends/__init__.py`` (one line each)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Dict, List, Optional
 
@@ -66,11 +67,12 @@ def spec_help() -> str:
 def parse_one(spec: str) -> DeviceRequest:
     s = spec.strip().lower()
     if s == "cpu" or (s.startswith("cpu:") and s[4:].isdigit()):
-        return get(preferred_cpu()).parse(f"{preferred_cpu()}:{s}") or _unknown(spec)
+        parsed = get(preferred_cpu()).parse(f"{preferred_cpu()}:{s}")
+        return dataclasses.replace(parsed or _unknown(spec), generic=True)
     for backend in _BACKENDS.values():
-        request = backend.parse(spec.strip())
-        if request is not None:
-            return request
+        found = backend.parse(spec.strip())
+        if found is not None:
+            return found
     return _unknown(spec)
 
 

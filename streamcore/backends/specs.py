@@ -44,10 +44,13 @@ class DeviceRequest:
     latency_ms: Optional[float] = None
     backend: Optional[str] = None  # the backend that parsed it
     target: Optional[str] = None  # a backend's own device name (OpenVINO's "GPU.1")
+    generic: bool = False  # given as plain cpu / cpu:N: devices are named cpu0, cpu1, ...
 
     def __str__(self) -> str:
         if self.kind == "sim" and self.index is not None:
             return f"sim{self.index}"
+        if self.generic:
+            return f"cpu:{self.count}"
         if self.kind == "cpu" and self.backend not in (None, "tflite"):
             return f"{self.backend}:cpu:{self.count}"
         if self.kind == "openvino":

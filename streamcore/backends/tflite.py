@@ -16,7 +16,7 @@ from ..types import TensorInfo
 from .base import BuiltDevice, CpuOnly, Placement, output_layout
 from .specs import DeviceRequest, positive
 
-__all__ = ["TfliteBackend", "build_cpu_device", "build_device", "edgetpu_refusal", "load_tflite"]
+__all__ = ["TfliteBackend", "build_cpu_device", "build_device", "edgetpu_refusal", "format_refusal", "load_tflite"]
 
 TESTED_VERSIONS = ("2.14",)
 PIP = "pip install tflite-runtime==2.14.0 (CPython 3.8-3.11 with numpy<2)"
@@ -52,6 +52,12 @@ def _interpreter_classes() -> Tuple[Any, Any, Any]:
     return Interpreter, InterpreterWithCustomOps, OpResolverType
 
 
+def format_refusal(model: Model, runtime: str) -> Optional[str]:
+    if model.format == "tflite":
+        return None
+    return f"{model.name} is a {model.format} model; {runtime} runs .tflite files (the openvino backend reads it)"
+
+
 def edgetpu_refusal(model: Model, where: str) -> Optional[str]:
     if not model.is_edgetpu:
         return None
@@ -79,8 +85,9 @@ def build_device(
     """Creates the interpreter, lets `bind` attach it to its hardware (returning what must
     outlive the interpreter), allocates tensors and warms it up once."""
     Interpreter, InterpreterWithCustomOps, OpResolverType = _interpreter_classes()
-    if model.format != "tflite":
-        raise ModelError(f"{model.name} is a {model.format} model; TFLite runs .tflite files (use openvino)")
+    why = format_refusal(model, "TFLite")
+    if why:
+        raise ModelError(why)
     core.verify_model(model.data)  # TFLite's own flatbuffer verifier, after streamcore's check
     try:
         if custom_op_registerers:
@@ -187,7 +194,7 @@ class TfliteBackend(CpuOnly):
         return [Placement(f"cpu{i}", self.name) for i in range(count)]
 
     def refuse(self, model: Model) -> Optional[str]:
-        return edgetpu_refusal(model, "tflite:cpu")
+        return format_refusal(model, "TFLite") or edgetpu_refusal(model, "tflite:cpu")
 
     def build(self, model: Model, placement: Placement, pool: Any) -> BuiltDevice:
         return build_cpu_device(model, placement.name)

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "backends/litert/quiet_stderr.h"
 #include "common/errors.h"
 
 namespace sc {
@@ -65,6 +66,7 @@ LiteRtDevice::LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* m
         std::memcpy(model_bytes_, model, model_size);
 
         std::lock_guard<std::mutex> lock(rt_->build_mutex());
+        QuietStderr quiet;
         LiteRtStatus s = api_.LiteRtCreateModelFromBuffer(rt_->env(), model_bytes_, model_size, &model_);
         if (s != kLiteRtStatusOk || !model_)
             throw ModelError("LiteRT cannot load the model (" + st(s) + "): not a valid .tflite flatbuffer?");
@@ -93,7 +95,7 @@ LiteRtDevice::LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* m
         const LiteRtLayout& il = in_type.layout;
         if (il.rank != 4 || il.dimensions[0] != 1 || il.dimensions[1] <= 0 || il.dimensions[2] <= 0 ||
             il.dimensions[3] <= 0 || il.dimensions[3] > 4)
-            throw ModelError("the model input must be an image [1,H,W,C] with C in 1..4, got " + shape_str(il));
+            throw ModelError("the model input is " + shape_str(il) + ", not an image tensor [1, height, width, 1 or 3]; streamcore feeds frames to image models (classifiers and detectors)");
         DType dt;
         std::size_t esize = 0;
         const char* dname = dtype_name(in_type.element_type, &esize);
@@ -213,6 +215,7 @@ void LiteRtDevice::release_binding(BlockBinding& b) {
 }
 
 void LiteRtDevice::cleanup() {
+    QuietStderr quiet;
     for (auto& b : bindings_) release_binding(b);
     bindings_.clear();
     if (input_buffer_) api_.LiteRtDestroyTensorBuffer(input_buffer_);

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "backends/litert/quiet_stderr.h"
 #include "common/errors.h"
 
 namespace sc {
@@ -164,7 +165,11 @@ std::shared_ptr<LiteRtRuntime> LiteRtRuntime::load(const std::string& library_pa
 #undef SC_LITERT_FN
 
     LiteRtEnvironment env = nullptr;
-    LiteRtStatus st = rt->api_.LiteRtCreateEnvironment(0, nullptr, &env);
+    LiteRtStatus st;
+    {
+        QuietStderr quiet;
+        st = rt->api_.LiteRtCreateEnvironment(0, nullptr, &env);
+    }
     if (st != kLiteRtStatusOk || !env)
         throw Error("BackendUnavailableError",
                     std::string("LiteRtCreateEnvironment failed: ") + status_name(st));
@@ -174,7 +179,10 @@ std::shared_ptr<LiteRtRuntime> LiteRtRuntime::load(const std::string& library_pa
 }
 
 LiteRtRuntime::~LiteRtRuntime() {
-    if (env_ && api_.LiteRtDestroyEnvironment) api_.LiteRtDestroyEnvironment(env_);
+    if (env_ && api_.LiteRtDestroyEnvironment) {
+        QuietStderr quiet;
+        api_.LiteRtDestroyEnvironment(env_);
+    }
     // handle_ is deliberately never dlclose()d (see runtime.h).
 }
 

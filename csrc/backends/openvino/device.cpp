@@ -199,7 +199,7 @@ OpenVinoDevice::OpenVinoDevice(std::shared_ptr<OpenVinoRuntime> runtime, const s
         if (!nhwc) {
             const bool nchw = s.size() == 4 && s[0] == 1 && (s[1] == 1 || s[1] == 3);
             throw ModelError("model input '" + in_port_.name + "' is " + shape_str(s) +
-                             (nchw ? " (NCHW)" : "") + "; streamcore needs an image input [1,H,W,C] (NHWC)");
+                             (nchw ? " (NCHW: not supported yet)" : "") + ", not an image tensor [1, height, width, 1 or 3] (NHWC); streamcore feeds frames to image models");
         }
         DType dt;
         switch (in_port_.type) {
