@@ -78,6 +78,18 @@ def request(backend: str) -> DeviceRequest:
 
 # -- the loops measured ------------------------------------------------------------------
 
+def timed_loop(call: Callable[[], Any], seconds: float) -> Dict[str, float]:
+    """Calls `call` back to back for `seconds`: wall and process CPU per call."""
+    n, cpu0, t0 = 0, time.process_time(), time.perf_counter()
+    stop = t0 + seconds
+    while time.perf_counter() < stop:
+        for _ in range(4):
+            call()
+        n += 4
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"frame_s": wall / n, "cpu_s": cpu / n, "frames": n}
+
+
 class NativeLoop:
     """The backend's native device, built without the engine: invoke() in a tight loop."""
 
@@ -89,15 +101,7 @@ class NativeLoop:
             self.built.native.invoke()
 
     def run(self, seconds: float) -> Dict[str, float]:
-        invoke = self.built.native.invoke
-        n, cpu0, t0 = 0, time.process_time(), time.perf_counter()
-        stop = t0 + seconds
-        while time.perf_counter() < stop:
-            for _ in range(4):
-                invoke()
-            n += 4
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        return {"frame_s": wall / n, "cpu_s": cpu / n, "frames": n}
+        return timed_loop(self.built.native.invoke, seconds)
 
 
 class TfliteOwnLoop:
@@ -118,15 +122,7 @@ class TfliteOwnLoop:
             self.interp.invoke()
 
     def run(self, seconds: float) -> Dict[str, float]:
-        invoke = self.interp.invoke
-        n, cpu0, t0 = 0, time.process_time(), time.perf_counter()
-        stop = t0 + seconds
-        while time.perf_counter() < stop:
-            for _ in range(4):
-                invoke()
-            n += 4
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        return {"frame_s": wall / n, "cpu_s": cpu / n, "frames": n}
+        return timed_loop(self.interp.invoke, seconds)
 
 
 class OpenVinoOwnLoop:
@@ -145,15 +141,7 @@ class OpenVinoOwnLoop:
             self.req.infer()
 
     def run(self, seconds: float) -> Dict[str, float]:
-        infer = self.req.infer
-        n, cpu0, t0 = 0, time.process_time(), time.perf_counter()
-        stop = t0 + seconds
-        while time.perf_counter() < stop:
-            for _ in range(4):
-                infer()
-            n += 4
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        return {"frame_s": wall / n, "cpu_s": cpu / n, "frames": n}
+        return timed_loop(self.req.infer, seconds)
 
 
 async def engine_slice(engine: Engine, frames: List[av.VideoFrame], seconds: float) -> Dict[str, float]:

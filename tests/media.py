@@ -95,3 +95,11 @@ def start_ts_server(port: int, fps: int = 20, seconds: float = 60.0, size: Tuple
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def video_frame(path: Path, index: int) -> "av.VideoFrame":
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame
+    raise AssertionError(f"{path} has fewer than {index + 1} frames")

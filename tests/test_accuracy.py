@@ -12,6 +12,7 @@ import pytest
 
 from streamcore import Classify, Detect, Engine, read_labels
 from streamcore.sources.images import load_image
+from tests.media import video_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,14 +38,6 @@ async def test_imagenet_references(shared_data: Path) -> None:
     assert parrot[0].id == 89 and parrot[0].score > 0.9
     hopper = await classify(shared_data, model, labels, "grace_hopper.bmp")
     assert hopper[0].id == 653 and hopper[0].score > 0.85
-
-
-def video_frame(path: Path, index: int) -> "av.VideoFrame":
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i == index:
-                return frame
-    raise AssertionError(f"{path} has fewer than {index + 1} frames")
 
 
 async def test_ssd_finds_the_person_in_frame_100(shared_data: Path) -> None:

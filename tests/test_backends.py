@@ -23,6 +23,7 @@ from streamcore import Classify, Detect, Engine, EngineClosedError, ModelError, 
 from streamcore.backends import registry
 from streamcore.errors import BackendUnavailableError, DeviceNotFoundError, DeviceSpecError, InputError
 from streamcore.sources.images import load_image
+from tests.media import video_frame
 
 CPU_BACKENDS = ["tflite", "litert", "openvino"]
 
@@ -46,14 +47,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 def frames(n: int, h: int = 48, w: int = 64, seed: int = 0) -> List[NDArray[Any]]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
-
-
-def video_frame(path: Path, index: int) -> "av.VideoFrame":
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i == index:
-                return frame
-    raise AssertionError(f"{path} has fewer than {index + 1} frames")
 
 
 async def classify(data: Path, devices: str, model: str, labels: str, image: str) -> List[Any]:
@@ -106,6 +99,42 @@ async def test_traffic_frames_two_cars(backend: str, shared_data: Path) -> None:
 
 
 # -- zero-copy outputs -----------------------------------------------------------------
+
+
+def _built(backend: str, model: Path) -> Any:
+    """A native device of `backend` for `model`, built the way an engine builds it."""
+    b = registry.get(backend)
+    spec = cpu_spec(backend, 1)
+    placement = b.place(registry.parse_devices(spec), None)[0]
+    return b.build(streamcore.Model(model), placement, None)
+
+
+@pytest.mark.parametrize("model_name", ["mobilenet_v2_1.0_224_quant.tflite", "ssd_mobilenet_v1_coco_quant_postprocess.tflite"])
+def test_outputs_land_in_the_callers_block_at_their_spans(backend: str, shared_data: Path, model_name: str) -> None:
+    """invoke(block) leaves every output in the block given, at its span, and writes nothing
+    else there: the block is the numpy-visible memory of a Result."""
+    built = _built(backend, shared_data / "models" / model_name)
+    native = built.native
+    size = (native.output_bytes + 63) // 64 * 64 + 64
+    raw = np.full(size + 64, 0xEE, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    block = raw[start:start + size]  # 64-byte aligned, as the output pool's blocks are
+    native.invoke_into(block)
+    from streamcore.backends.base import output_layout
+
+    covered = np.zeros(size, bool)
+    for info, (_, _, offset, nbytes) in zip(built.outputs, output_layout(built.outputs)):
+        covered[offset:offset + nbytes] = True
+        view = block[offset:offset + nbytes].view(info.dtype).reshape(info.shape)
+        if info.dtype == np.uint8:  # a softmax quantized at 1/256: it sums to at most ~1 (rounding loses some)
+            assert 50 <= int(view.sum(dtype=np.int64)) <= 300
+        else:  # the SSD's boxes, classes, scores and count are finite floats
+            assert np.all(np.isfinite(view))
+    assert np.all(block[~covered] == 0xEE), "the device wrote outside its output spans"
+    if backend == "openvino" and "ssd" not in model_name:  # SSDs are decoded natively into the block
+        from streamcore._native import core
+
+        assert core.openvino_outputs_zero_copy(native, block.ctypes.data), "OpenVINO copied its outputs"
 
 
 async def test_outputs_outlive_more_inferences_and_the_engine(backend: str, tiny_model: Path) -> None:

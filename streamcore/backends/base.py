@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Protoco
 import numpy as np
 
 from ..engine.model import image_input_shape
-from ..errors import ModelError
+from ..errors import BackendUnavailableError, ModelError
 from ..types import TensorInfo
 from .specs import DeviceRequest
 
@@ -89,7 +89,37 @@ class Backend(Protocol):
 
 
 class CpuOnly:
-    """Defaults for backends whose devices are not reopened (the failed device stays out)."""
+    """Defaults for backends whose devices are not reopened (the failed device stays out),
+    and whose availability is whether their runtime loads (`runtime()`)."""
+
+    name: str
+
+    def runtime(self) -> Any:
+        """The loaded runtime; BackendUnavailableError (naming the pip command) if it cannot load."""
+        raise NotImplementedError
+
+    def library(self, runtime: Any) -> Tuple[str, str]:
+        """(library path, version) of a loaded runtime."""
+        raise NotImplementedError
+
+    def unavailable(self) -> Optional[str]:
+        try:
+            self.runtime()
+        except BackendUnavailableError as e:
+            return str(e)
+        return None
+
+    def enumerate(self) -> List[Dict[str, Any]]:
+        if self.unavailable() is not None:
+            return []
+        return [{"name": f"{self.name}:cpu", "type": "cpu", "path": None, "state": "available", "simulated": False}]
+
+    def environment(self) -> Dict[str, Any]:
+        try:
+            path, version = self.library(self.runtime())
+        except BackendUnavailableError as e:
+            return {"backend": self.name, "available": False, "library": None, "version": None, "reason": str(e)}
+        return {"backend": self.name, "available": True, "library": path, "version": version, "reason": None}
 
     def reopenable(self, placement: Placement) -> bool:
         return False

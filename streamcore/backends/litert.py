@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._native import core
 from ..engine.model import Model
@@ -51,24 +51,11 @@ class LiteRtBackend(CpuOnly):
             return DeviceRequest("cpu", positive(s[11:], spec), backend="litert")
         return None
 
-    def unavailable(self) -> Optional[str]:
-        try:
-            runtime()
-        except BackendUnavailableError as e:
-            return str(e)
-        return None
+    def runtime(self) -> Any:
+        return runtime()
 
-    def environment(self) -> Dict[str, Any]:
-        try:
-            rt = runtime()
-        except BackendUnavailableError as e:
-            return {"backend": self.name, "available": False, "library": None, "version": None, "reason": str(e)}
-        return {"backend": self.name, "available": True, "library": rt.path, "version": rt.version, "reason": None}
-
-    def enumerate(self) -> List[Dict[str, Any]]:
-        if self.unavailable() is not None:
-            return []
-        return [{"name": "litert:cpu", "type": "cpu", "path": None, "state": "available", "simulated": False}]
+    def library(self, rt: Any) -> Tuple[str, str]:
+        return str(rt.path), str(rt.version)
 
     def place(self, requests: Sequence[DeviceRequest], pool: Any) -> List[Placement]:
         rt = runtime()

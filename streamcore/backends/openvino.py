@@ -69,20 +69,17 @@ class OpenVinoBackend(CpuOnly):
         return DeviceRequest("openvino", positive(count, spec) if count else 1, backend=self.name,
                              target=target.upper())
 
-    def unavailable(self) -> Optional[str]:
-        try:
-            runtime()
-        except BackendUnavailableError as e:
-            return str(e)
-        return None
+    def runtime(self) -> Any:
+        return runtime()
+
+    def library(self, rt: Any) -> Tuple[str, str]:
+        return str(rt.library_path), str(rt.version)
 
     def environment(self) -> Dict[str, Any]:
-        try:
-            rt = runtime()
-        except BackendUnavailableError as e:
-            return {"backend": self.name, "available": False, "library": None, "version": None, "reason": str(e)}
-        return {"backend": self.name, "available": True, "library": rt.library_path, "version": rt.version, "reason": None,
-                "devices": list(rt.available_devices())}
+        env = super().environment()
+        if env["available"]:
+            env["devices"] = list(runtime().available_devices())
+        return env
 
     def enumerate(self) -> List[Dict[str, Any]]:
         try:

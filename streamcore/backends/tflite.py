@@ -164,32 +164,25 @@ class TfliteBackend(CpuOnly):
             return DeviceRequest("cpu", positive(s[11:], spec), backend="tflite")
         return None
 
-    def unavailable(self) -> Optional[str]:
+    def runtime(self) -> Tuple[str, str]:
         try:
-            load_tflite()
-        except BackendUnavailableError as e:
-            return str(e)
+            return load_tflite()
         except ModelError as e:  # a symbol missing from this tflite_runtime build
-            return f"tflite_runtime does not export the C++ API streamcore calls ({e}); {PIP}"
-        return None
+            raise BackendUnavailableError(
+                f"tflite_runtime does not export the C++ API streamcore calls ({e}); {PIP}") from None
+
+    def library(self, loaded: Tuple[str, str]) -> Tuple[str, str]:
+        version, path = loaded
+        return path, version
 
     def environment(self) -> Dict[str, Any]:
-        why = self.unavailable()
-        if why is not None:
-            return {"backend": self.name, "available": False, "library": None, "version": None, "reason": why}
-        version, path = load_tflite()
-        note = None if version.startswith(TESTED_VERSIONS) else f"tested with {', '.join(TESTED_VERSIONS)}"
-        return {"backend": self.name, "available": True, "library": path, "version": version, "reason": note}
-
-    def enumerate(self) -> List[Dict[str, Any]]:
-        if self.unavailable() is not None:
-            return []
-        return [{"name": "tflite:cpu", "type": "cpu", "path": None, "state": "available", "simulated": False}]
+        env = super().environment()
+        if env["available"] and not str(env["version"]).startswith(TESTED_VERSIONS):
+            env["reason"] = f"tested with {', '.join(TESTED_VERSIONS)}"
+        return env
 
     def place(self, requests: Sequence[DeviceRequest], pool: Any) -> List[Placement]:
-        why = self.unavailable()
-        if why is not None:
-            raise BackendUnavailableError(why)
+        self.runtime()
         count = sum(r.count for r in requests)
         return [Placement(f"cpu{i}", self.name) for i in range(count)]
 
