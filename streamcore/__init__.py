@@ -11,8 +11,11 @@ from .engine.engine import Deploy, Engine
 from .engine.frames import to_frame_view
 from .engine.model import Model
 from .errors import (
+    BackendUnavailableError,
+    BackendVersionError,
     DeviceError,
     DeviceNotFoundError,
+    DeviceSpecError,
     EdgeTpuUnavailableError,
     EngineClosedError,
     InferenceError,
@@ -42,8 +45,11 @@ __all__ = [
     "DecodeError",
     "Deploy",
     "Detect",
+    "BackendUnavailableError",
+    "BackendVersionError",
     "DeviceError",
     "DeviceNotFoundError",
+    "DeviceSpecError",
     "DeviceRequest",
     "EdgeTpuUnavailableError",
     "Engine",
