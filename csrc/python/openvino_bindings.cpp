@@ -63,11 +63,14 @@ void bind_openvino(py::module_& m) {
           "dlopen libopenvino_c.so (a file, or the wheel's openvino/libs directory); one runtime per path. "
           "Raises BackendUnavailableError / BackendVersionError.");
 
+    py::class_<OpenVinoCompiled, std::shared_ptr<OpenVinoCompiled>>(
+        m, "OpenVinoCompiled", "A model compiled for one OpenVINO device, shared by the devices made from it.");
+
     m.def(
-        "make_openvino_device",
+        "openvino_compile",
         [](std::shared_ptr<OpenVinoRuntime> runtime, py::buffer xml, py::buffer weights, const std::string& device,
-           int num_threads, std::optional<py::dict> ssd_options, const std::string& name,
-           std::pair<float, int64_t> input_quant, std::vector<std::pair<float, int64_t>> output_quant) {
+           int num_threads, int streams, std::optional<py::dict> ssd_options, std::pair<float, int64_t> input_quant,
+           std::vector<std::pair<float, int64_t>> output_quant) {
             OpenVinoDeviceOptions o;
             o.device = device;
             o.num_threads = num_threads;
@@ -76,13 +79,22 @@ void bind_openvino(py::module_& m) {
             for (const auto& q : output_quant) o.output_quant.push_back({q.first, q.second});
             std::string x = bytes_of(xml), w = bytes_of(weights);
             py::gil_scoped_release release;
-            return make_openvino_device(std::move(runtime), x, w, o, name);
+            return OpenVinoCompiled::compile(std::move(runtime), x, w, o, streams);
         },
         py::arg("runtime"), py::arg("xml"), py::arg("weights"), py::arg("device") = "CPU", py::arg("num_threads") = 0,
-        py::arg("ssd_options") = py::none(), py::arg("name") = "openvino:CPU",
+        py::arg("streams") = 1, py::arg("ssd_options") = py::none(),
         py::arg("input_quant") = std::pair<float, int64_t>(0.0f, 0),
         py::arg("output_quant") = std::vector<std::pair<float, int64_t>>(),
-        "A Device running the IR (xml, weights bytes) on an OpenVINO device.");
+        "Compiles the IR (xml, weights bytes) for an OpenVINO device, for `streams` devices running at once "
+        "(the CPU gets one stream of `num_threads` threads per device).");
+
+    m.def(
+        "openvino_device",
+        [](std::shared_ptr<OpenVinoCompiled> compiled, const std::string& name) -> std::shared_ptr<Device> {
+            py::gil_scoped_release release;
+            return std::make_shared<OpenVinoDevice>(std::move(compiled), name);
+        },
+        py::arg("compiled"), py::arg("name"), "A device: one infer request of a compiled model.");
 
     m.def("openvino_outputs_zero_copy", [](const std::shared_ptr<Device>& d, std::uintptr_t block) {
         auto* ov = dynamic_cast<OpenVinoDevice*>(d.get());

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -35,6 +36,20 @@ def libs_dir() -> str:
 def runtime() -> Any:
     with _lock:
         return core.load_openvino(libs_dir())  # one per path, natively; checks the version
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One device of a group: the `size` devices one spec asks for share one compiled model
+    (on the CPU, one stream each: separately compiled single-stream models all run on one core)."""
+
+    target: str
+    group: int
+    index: int
+    size: int
+
+
+_groups = iter(range(1 << 62))
 
 
 def _convert(model: Model) -> Dict[str, Any]:
@@ -102,7 +117,9 @@ class OpenVinoBackend(CpuOnly):
                 )
             stem = "cpu" if request.generic else "ov-" + target.lower().replace(".", "-")
             used = sum(p.name.startswith(stem) for p in placements)
-            placements += [Placement(f"{stem}{used + i}", self.name, rt, target) for i in range(request.count)]
+            group = next(_groups)
+            placements += [Placement(f"{stem}{used + i}", self.name, rt, Slot(target, group, i, request.count))
+                           for i in range(request.count)]
         return placements
 
     def refuse(self, model: Model) -> Optional[str]:
@@ -115,13 +132,20 @@ class OpenVinoBackend(CpuOnly):
         why = self.refuse(model)
         if why:
             raise ModelError(why)
-        converted = _convert(model)
-        target = str(placement.record)
-        native = core.make_openvino_device(
-            placement.runtime, converted["xml"], converted["weights"], device=target,
-            num_threads=1 if target == "CPU" else 0, ssd_options=converted["ssd"], name=placement.name,
-            input_quant=converted["input_quant"], output_quant=converted["output_quant"],
-        )
+        slot: Slot = placement.record
+        shared: Dict[Any, Any] = pool.shared if pool is not None else {}
+        key = ("openvino", id(model), slot.group)
+        compiled = shared.get(key)
+        if compiled is None:
+            converted = _convert(model)
+            compiled = core.openvino_compile(
+                placement.runtime, converted["xml"], converted["weights"], device=slot.target,
+                num_threads=1 if slot.target == "CPU" else 0, streams=slot.size, ssd_options=converted["ssd"],
+                input_quant=converted["input_quant"], output_quant=converted["output_quant"],
+            )
+            shared[key] = compiled
+        native = core.openvino_device(compiled, placement.name)
+        target = slot.target
         return finish(native, placement.name, target.split(".")[0].lower(), self.name, model.name)
 
 

@@ -117,7 +117,7 @@ def convert(source: Union[str, "os.PathLike[str]", bytes], name: str = "model") 
 def convert_full(source: Union[str, "os.PathLike[str]", bytes], name: str = "model", *, _ssd_extension: bool = True) -> Dict[str, Any]:
     """convert() plus the TFLite quantization the IR no longer records:
     {"xml", "weights", "ssd", "input_quant": (scale, zp), "output_quant": [(scale, zp) per IR output]}.
-    Pass input_quant/output_quant to make_openvino_device so describe_*() report them."""
+    Pass input_quant/output_quant to openvino_compile so describe_*() report them."""
     import openvino as ov
 
     data: Optional[bytes]

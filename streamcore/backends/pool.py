@@ -24,6 +24,8 @@ class DevicePool:
         self.options = options
         self.fallback_to_cpu = fallback_to_cpu
         self._opened: Dict[Tuple[str, str], Any] = {}  # (library, path) -> EdgeTpuDevice
+        # What a backend shares between the devices it builds for one engine (a compiled model).
+        self.shared: Dict[Any, Any] = {}
 
     def configure_simulator(self, requests: Sequence[DeviceRequest]) -> None:
         """Sizes the simulator once for every model of an engine (reconfiguring it later
@@ -91,6 +93,7 @@ class DevicePool:
 
     def close(self) -> None:
         self._opened.clear()
+        self.shared.clear()
 
 
 def _unique_names(placements: List[Placement]) -> List[Placement]:

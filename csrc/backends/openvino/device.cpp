@@ -66,9 +66,7 @@ bool accelerator(const std::string& d) {
     return true;
 }
 
-}  // namespace
-
-void OpenVinoDevice::check_device_exists(const std::string& device) const {
+void check_device_exists(const OpenVinoRuntime& rt, const std::string& device) {
     // Virtual devices: AUTO, MULTI, HETERO, BATCH, optionally with a candidate list.
     for (const char* v : {"AUTO", "MULTI", "HETERO", "BATCH"}) {
         const std::string virt = v;
@@ -81,24 +79,26 @@ void OpenVinoDevice::check_device_exists(const std::string& device) const {
                 std::string one = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
                 std::size_t paren = one.find('(');  // BATCH:GPU(4)
                 if (paren != std::string::npos) one = one.substr(0, paren);
-                if (!one.empty()) check_device_exists(one);
+                if (!one.empty()) check_device_exists(rt, one);
                 if (comma == std::string::npos) break;
                 start = comma + 1;
             }
             return;
         }
     }
-    std::vector<std::string> avail = rt_->available_devices();
+    std::vector<std::string> avail = rt.available_devices();
     for (const std::string& a : avail) {
         if (a == device) return;
         // "GPU" names GPU.0 when OpenVINO lists GPU.0, GPU.1
         if (device.find('.') == std::string::npos && starts_with(a, device + ".")) return;
     }
     std::string list;
-    for (const std::string& a : avail) list += (list.empty() ? "" : ", ") + a + " (" + rt_->full_device_name(a) + ")";
+    for (const std::string& a : avail) list += (list.empty() ? "" : ", ") + a + " (" + rt.full_device_name(a) + ")";
     throw DeviceNotFoundError("OpenVINO has no device '" + device + "'; the devices that exist are: " +
                               (list.empty() ? std::string("none") : list) + " (and AUTO)");
 }
+
+}  // namespace
 
 OpenVinoDevice::Port OpenVinoDevice::read_port(ovc::ov_output_const_port_t* port, bool input) const {
     const OpenVinoApi& a = rt_->api();
@@ -141,40 +141,64 @@ ovc::ov_tensor_t* OpenVinoDevice::wrap(const Port& p, void* data) const {
     return t;
 }
 
-OpenVinoDevice::OpenVinoDevice(std::shared_ptr<OpenVinoRuntime> runtime, const std::string& xml,
-                               const std::string& weights, const OpenVinoDeviceOptions& options, std::string name)
-    : Device(std::move(name), "openvino:" + options.device, accelerator(options.device)),
-      rt_(std::move(runtime)),
-      device_(options.device),
-      weights_(weights) {
-    if (!rt_) throw DeviceError("no OpenVINO runtime");
+OpenVinoCompiled::~OpenVinoCompiled() {
+    const OpenVinoApi& a = rt->api();
+    if (compiled) a.ov_compiled_model_free(compiled);
+    if (weights_tensor) a.ov_tensor_free(weights_tensor);
+}
+
+std::shared_ptr<OpenVinoCompiled> OpenVinoCompiled::compile(std::shared_ptr<OpenVinoRuntime> runtime,
+                                                            const std::string& xml, const std::string& weights,
+                                                            const OpenVinoDeviceOptions& options, int streams) {
+    if (!runtime) throw DeviceError("no OpenVINO runtime");
+    check_device_exists(*runtime, options.device);
+    auto out = std::make_shared<OpenVinoCompiled>();
+    out->rt = std::move(runtime);
+    out->weights = weights;
+    out->options = options;
+    OpenVinoRuntime& rt = *out->rt;
+    const OpenVinoApi& a = rt.api();
+    ovc::ov_model_t* model = nullptr;
+    std::lock_guard<std::mutex> lock(rt.core_mutex());
+    if (!out->weights.empty()) {
+        ovc::ov_shape_t shape{1, nullptr};
+        int64_t size = static_cast<int64_t>(out->weights.size());
+        shape.dims = &size;
+        rt.check(a.ov_tensor_create_from_host_ptr(ovc::OV_U8, shape, &out->weights[0], &out->weights_tensor),
+                 "DeviceError", "wrapping the model weights");
+    }
+    rt.check(a.ov_core_read_model_from_memory_buffer(rt.core(), xml.data(), xml.size(), out->weights_tensor, &model),
+             "ModelError", "OpenVINO could not read the model IR");
+    ovc::ov_status_e st;
+    const std::string& device = options.device;
+    const int n = std::max(1, streams);
+    if (is_cpu(device) && options.num_threads > 0) {
+        const std::string threads = std::to_string(options.num_threads * n), count = std::to_string(n);
+        st = a.ov_core_compile_model(rt.core(), model, device.c_str(), 4, &out->compiled,
+                                     ovc::kPropInferenceNumThreads, threads.c_str(), ovc::kPropNumStreams,
+                                     count.c_str());
+    } else if (is_cpu(device)) {
+        const std::string count = std::to_string(n);
+        st = a.ov_core_compile_model(rt.core(), model, device.c_str(), 2, &out->compiled, ovc::kPropNumStreams,
+                                     count.c_str());
+    } else {
+        st = a.ov_core_compile_model(rt.core(), model, device.c_str(), 0, &out->compiled);
+    }
+    const std::string err = st == ovc::OK ? std::string() : rt.last_error(st);
+    a.ov_model_free(model);
+    if (st != ovc::OK) throw ModelError("OpenVINO could not compile the model for " + device + ": " + err);
+    return out;
+}
+
+OpenVinoDevice::OpenVinoDevice(std::shared_ptr<OpenVinoCompiled> compiled, std::string name)
+    : Device(std::move(name), "openvino:" + compiled->options.device, accelerator(compiled->options.device)),
+      shared_(std::move(compiled)),
+      rt_(shared_->rt),
+      device_(shared_->options.device),
+      compiled_(shared_->compiled) {
     const OpenVinoApi& a = rt_->api();
-    check_device_exists(device_);
+    const OpenVinoDeviceOptions& options = shared_->options;
     try {
-        ovc::ov_model_t* model = nullptr;
-        {
-            std::lock_guard<std::mutex> lock(rt_->core_mutex());
-            if (!weights_.empty()) {
-                Port w;
-                w.type = ovc::OV_U8;
-                w.shape = {static_cast<int64_t>(weights_.size())};
-                weights_tensor_ = wrap(w, &weights_[0]);
-            }
-            rt_->check(a.ov_core_read_model_from_memory_buffer(rt_->core(), xml.data(), xml.size(), weights_tensor_,
-                                                               &model),
-                       "ModelError", "OpenVINO could not read the model IR");
-            ovc::ov_status_e st;
-            if (is_cpu(device_) && options.num_threads > 0) {
-                const std::string n = std::to_string(options.num_threads);
-                st = a.ov_core_compile_model(rt_->core(), model, device_.c_str(), 2, &compiled_,
-                                             ovc::kPropInferenceNumThreads, n.c_str());
-            } else {
-                st = a.ov_core_compile_model(rt_->core(), model, device_.c_str(), 0, &compiled_);
-            }
-            const std::string err = st == ovc::OK ? std::string() : rt_->last_error(st);
-            a.ov_model_free(model);
-            if (st != ovc::OK) throw ModelError("OpenVINO could not compile the model for " + device_ + ": " + err);
-        }
         rt_->check(a.ov_compiled_model_create_infer_request(compiled_, &request_), "DeviceError",
                    "creating an OpenVINO infer request");
 
@@ -305,10 +329,7 @@ void OpenVinoDevice::release() {
     ssd_buffers_.clear();
     if (input_tensor_) a.ov_tensor_free(input_tensor_);
     input_tensor_ = nullptr;
-    if (compiled_) a.ov_compiled_model_free(compiled_);
-    compiled_ = nullptr;
-    if (weights_tensor_) a.ov_tensor_free(weights_tensor_);
-    weights_tensor_ = nullptr;
+    compiled_ = nullptr;  // freed with the last device sharing it (shared_)
     std::free(input_buffer_);
     input_buffer_ = nullptr;
 }
@@ -431,12 +452,6 @@ bool OpenVinoDevice::outputs_zero_copy(uint8_t* block) const {
         if (data != block + outputs_[i].offset) return false;
     }
     return true;
-}
-
-std::shared_ptr<Device> make_openvino_device(std::shared_ptr<OpenVinoRuntime> runtime, const std::string& xml,
-                                             const std::string& weights, const OpenVinoDeviceOptions& options,
-                                             const std::string& name) {
-    return std::make_shared<OpenVinoDevice>(std::move(runtime), xml, weights, options, name);
 }
 
 }  // namespace sc

@@ -22,18 +22,34 @@ struct QuantParams {
 
 struct OpenVinoDeviceOptions {
     std::string device = "CPU";   // CPU, GPU, GPU.1, NPU, AUTO, AUTO:GPU,CPU ...
-    int num_threads = 0;          // CPU only (INFERENCE_NUM_THREADS); 0: OpenVINO's default
+    int num_threads = 0;          // per device, CPU only (INFERENCE_NUM_THREADS); 0: OpenVINO's default
     std::optional<ssd::SsdOptions> ssd;  // set: the model ends at TFLite_Detection_PostProcess's inputs
     QuantParams input_quant;
     std::vector<QuantParams> output_quant;  // per model output (plain models); may be empty
 };
 
+// One compiled model shared by the devices (infer requests) made from it. On the CPU, N
+// devices share one model compiled with NUM_STREAMS=N: separately compiled single-stream
+// models all land on the same core (measured: two of them give one core's throughput).
+struct OpenVinoCompiled {
+    std::shared_ptr<OpenVinoRuntime> rt;
+    std::string weights;  // owned copy: the read model's constants may point into it
+    ovc::ov_tensor_t* weights_tensor = nullptr;
+    ovc::ov_compiled_model_t* compiled = nullptr;
+    OpenVinoDeviceOptions options;  // what every device made from it uses
+    ~OpenVinoCompiled();
+
+    // Reads the IR (xml text + weights bytes) on the runtime's shared core and compiles it for
+    // `streams` infer requests running at once. Throws DeviceNotFoundError, ModelError.
+    static std::shared_ptr<OpenVinoCompiled> compile(std::shared_ptr<OpenVinoRuntime> runtime, const std::string& xml,
+                                                     const std::string& weights, const OpenVinoDeviceOptions& options,
+                                                     int streams);
+};
+
 class OpenVinoDevice : public Device {
 public:
-    // Reads the IR (xml text + weights bytes) on the runtime's shared core and compiles it.
-    // Throws DeviceNotFoundError (unknown device), ModelError (model shape/type), DeviceError.
-    OpenVinoDevice(std::shared_ptr<OpenVinoRuntime> runtime, const std::string& xml, const std::string& weights,
-                   const OpenVinoDeviceOptions& options, std::string name);
+    // One infer request of `compiled`. Throws ModelError (model shape/type), DeviceError.
+    OpenVinoDevice(std::shared_ptr<OpenVinoCompiled> compiled, std::string name);
     ~OpenVinoDevice() override;
 
     std::vector<TensorMeta> describe_inputs() const override { return inputs_meta_; }
@@ -59,7 +75,6 @@ private:
     };
     static constexpr std::size_t kMaxCachedBlocks = 64;
 
-    void check_device_exists(const std::string& device) const;
     Port read_port(ovc::ov_output_const_port_t* port, bool input) const;
     ovc::ov_tensor_t* wrap(const Port& p, void* data) const;
     BlockTensors& tensors_for(uint8_t* block);
@@ -68,11 +83,10 @@ private:
     void free_block(BlockTensors& b);
     void release();  // frees every OpenVINO handle and buffer (destructor, failed constructor)
 
+    std::shared_ptr<OpenVinoCompiled> shared_;
     std::shared_ptr<OpenVinoRuntime> rt_;
     std::string device_;
-    std::string weights_;  // owned copy: the read model's constants may point into it
-    ovc::ov_tensor_t* weights_tensor_ = nullptr;
-    ovc::ov_compiled_model_t* compiled_ = nullptr;
+    ovc::ov_compiled_model_t* compiled_ = nullptr;  // owned by shared_
     ovc::ov_infer_request_t* request_ = nullptr;
 
     Port in_port_;
@@ -95,9 +109,6 @@ private:
     int enc_stride_ = 4;
 };
 
-// The factory the Python binding exposes.
-std::shared_ptr<Device> make_openvino_device(std::shared_ptr<OpenVinoRuntime> runtime, const std::string& xml,
-                                             const std::string& weights, const OpenVinoDeviceOptions& options,
-                                             const std::string& name);
+
 
 }  // namespace sc

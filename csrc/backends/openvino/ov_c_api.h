@@ -170,6 +170,7 @@ typedef void (*ov_infer_request_free_fn)(ov_infer_request_t*);
 
 // Property keys (ov_property.h exports them as const char* variables; these are their values).
 constexpr const char* kPropInferenceNumThreads = "INFERENCE_NUM_THREADS";
+constexpr const char* kPropNumStreams = "NUM_STREAMS";
 constexpr const char* kPropFullDeviceName = "FULL_DEVICE_NAME";
 
 }  // namespace ovc
