@@ -180,3 +180,28 @@ def test_plot_without_matplotlib_fails_before_measuring(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "needs matplotlib" in out.stderr and "streamcore[plot]" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_every_cpu_backend_side_by_side_with_its_own_baseline() -> None:
+    from streamcore.backends import registry
+
+    specs = {"tflite": "tflite:cpu:1", "litert": "litert:cpu:1", "openvino": "openvino:CPU"}
+    present = {name: spec for name, spec in specs.items() if registry.get(name).unavailable() is None}
+    if len(present) < 2:
+        pytest.skip(f"fewer than two CPU backends installed here: {sorted(present)}")
+    args = [a for spec in present.values() for a in ("--devices", spec)]
+    out = bench(*args, "--mode", "latency", "--frames", "12", "--warmup", "1", "--baseline", "--json", "--quiet")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert validate(report, SCHEMA) == []
+    engine = [r for r in report["results"] if not r["baseline"]]
+    assert [r["config"] for r in engine] == list(present.values())
+    assert [r["devices"][0]["backend"] for r in engine] == list(present)
+    # Each backend is compared with that runtime's own hand-written loop.
+    families = {"tflite": "cpu", "litert": "litert", "openvino": "openvino"}
+    baselines = [r["config"] for r in report["results"] if r["baseline"]]
+    assert baselines == [f"baseline:{families[name]}" for name in present]
+    assert all(r["speedup_vs_baseline"] is not None for r in engine)
+    listed = {b["backend"]: b for b in report["environment"]["backends"]}
+    assert all(listed[name]["available"] and listed[name]["version"] for name in present)
+    assert "edgetpu" in listed
