@@ -70,7 +70,7 @@ void bind_openvino(py::module_& m) {
         "openvino_compile",
         [](std::shared_ptr<OpenVinoRuntime> runtime, py::buffer xml, py::buffer weights, const std::string& device,
            int num_threads, int streams, std::optional<py::dict> ssd_options, std::pair<float, int64_t> input_quant,
-           std::vector<std::pair<float, int64_t>> output_quant) {
+           std::vector<std::pair<float, int64_t>> output_quant, const std::string& model_path) {
             OpenVinoDeviceOptions o;
             o.device = device;
             o.num_threads = num_threads;
@@ -79,14 +79,15 @@ void bind_openvino(py::module_& m) {
             for (const auto& q : output_quant) o.output_quant.push_back({q.first, q.second});
             std::string x = bytes_of(xml), w = bytes_of(weights);
             py::gil_scoped_release release;
-            return OpenVinoCompiled::compile(std::move(runtime), x, w, o, streams);
+            return OpenVinoCompiled::compile(std::move(runtime), x, w, o, streams, model_path);
         },
         py::arg("runtime"), py::arg("xml"), py::arg("weights"), py::arg("device") = "CPU", py::arg("num_threads") = 0,
         py::arg("streams") = 1, py::arg("ssd_options") = py::none(),
         py::arg("input_quant") = std::pair<float, int64_t>(0.0f, 0),
-        py::arg("output_quant") = std::vector<std::pair<float, int64_t>>(),
-        "Compiles the IR (xml, weights bytes) for an OpenVINO device, for `streams` devices running at once "
-        "(the CPU gets one stream of `num_threads` threads per device).");
+        py::arg("output_quant") = std::vector<std::pair<float, int64_t>>(), py::arg("model_path") = "",
+        "Compiles the IR (xml, weights bytes), or the model file at `model_path` (.tflite, .onnx, .xml), for an "
+        "OpenVINO device, for `streams` devices running at once (the CPU gets one stream of `num_threads` "
+        "threads per device).");
 
     m.def(
         "openvino_device",

@@ -7,10 +7,12 @@ outputs. Install with ``pip install 'streamcore[openvino]'``."""
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .._native import core
 from ..engine.model import Model
@@ -53,17 +55,42 @@ _groups = iter(range(1 << 62))
 
 
 def _convert(model: Model) -> Dict[str, Any]:
-    from .openvino_model import convert_full
+    """How to compile `model`: {"ssd", "input_quant", "output_quant"} and either IR bytes
+    ("xml", "weights": SSDs, converted by OpenVINO's Python frontend with the postprocess
+    extension) or nothing more (every other model, read from its file by the C API)."""
+    from .openvino_model import convert_full, read_ssd_options, tflite_quant
 
     key = (model.name, len(model.data), hash(model.data))
     with _lock:
         done = _converted.get(key)
     if done is None:
-        source: Any = model.path if model.format != "tflite" and model.path else model.data
-        done = convert_full(source, Path(model.name).stem or "model")
+        ssd = read_ssd_options(model.data) if model.format == "tflite" else None
+        if ssd is not None:
+            done = convert_full(model.data, Path(model.name).stem or "model")
+        elif model.format == "tflite":
+            input_quant, output_quant = tflite_quant(model.data)
+            done = {"ssd": None, "input_quant": input_quant, "output_quant": output_quant}
+        else:
+            done = {"ssd": None, "input_quant": (0.0, 0), "output_quant": []}
         with _lock:
             _converted[key] = done
     return done
+
+
+@contextmanager
+def _model_file(model: Model, in_memory: bool) -> Iterator[str]:
+    """The file OpenVINO's C API reads `model` from ("" when it comes as IR bytes)."""
+    if in_memory:
+        yield ""
+    elif model.path is not None and (model.format != "tflite" or model.path.suffix.lower() == ".tflite"):
+        yield str(model.path)
+    elif model.format != "tflite":
+        raise ModelError(f"{model.name}: an {model.format} model is read from its file; pass its path")
+    else:
+        with tempfile.TemporaryDirectory(prefix="streamcore-ov-") as folder:
+            path = Path(folder) / "model.tflite"  # the frontend is chosen by the suffix
+            path.write_bytes(model.data)
+            yield str(path)
 
 
 class OpenVinoBackend(CpuOnly):
@@ -138,11 +165,12 @@ class OpenVinoBackend(CpuOnly):
         compiled = shared.get(key)
         if compiled is None:
             converted = _convert(model)
-            compiled = core.openvino_compile(
-                placement.runtime, converted["xml"], converted["weights"], device=slot.target,
-                num_threads=1 if slot.target == "CPU" else 0, streams=slot.size, ssd_options=converted["ssd"],
-                input_quant=converted["input_quant"], output_quant=converted["output_quant"],
-            )
+            with _model_file(model, "xml" in converted) as path:
+                compiled = core.openvino_compile(
+                    placement.runtime, converted.get("xml", b""), converted.get("weights", b""), device=slot.target,
+                    num_threads=1 if slot.target == "CPU" else 0, streams=slot.size, ssd_options=converted["ssd"],
+                    input_quant=converted["input_quant"], output_quant=converted["output_quant"], model_path=path,
+                )
             shared[key] = compiled
         native = core.openvino_device(compiled, placement.name)
         target = slot.target

@@ -1,4 +1,9 @@
-"""Model conversion for streamcore's OpenVINO backend.
+"""Model conversion for streamcore's OpenVINO backend, for SSD models.
+
+Models without ``TFLite_Detection_PostProcess`` are read by OpenVINO's C API from their file
+(backends/openvino.py); only SSDs need OpenVINO's Python frontend, for the conversion
+extension below. (Importing OpenVINO's Python package sends usage telemetry unless the user
+opted out, and forks a process to do it: one more reason to import it only when needed.)
 
 Every model (.tflite, .onnx, .xml+.bin) goes through OpenVINO's Python frontend once and comes
 out as IR bytes (xml + weights), which the native device reads with
@@ -15,7 +20,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 EDGETPU_MARKER = b"edgetpu-custom-op"
@@ -103,6 +108,22 @@ def _tflite_quant(data: bytes) -> Dict[str, Tuple[float, int]]:
         else:
             out[name] = (0.0, 0)
     return out
+
+
+def tflite_quant(data: bytes) -> Tuple[Tuple[float, int], List[Tuple[float, int]]]:
+    """(input quantization, [output quantization]) of a .tflite model in subgraph order, which
+    the OpenVINO TFLite frontend keeps: what the IR no longer records."""
+    import tflite
+
+    quant = _tflite_quant(data)
+    sg = tflite.Model.GetRootAsModel(bytearray(data), 0).Subgraphs(0)
+
+    def name(index: Any) -> str:
+        return str(sg.Tensors(int(index)).Name().decode())
+
+    inputs = [quant[name(i)] for i in sg.InputsAsNumpy()]
+    outputs = [quant[name(i)] for i in sg.OutputsAsNumpy()]
+    return (inputs[0] if len(inputs) == 1 else (0.0, 0)), outputs
 
 
 def convert(source: Union[str, "os.PathLike[str]", bytes], name: str = "model") -> Tuple[bytes, bytes, Optional[Dict[str, Any]]]:

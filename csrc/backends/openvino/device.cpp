@@ -149,7 +149,8 @@ OpenVinoCompiled::~OpenVinoCompiled() {
 
 std::shared_ptr<OpenVinoCompiled> OpenVinoCompiled::compile(std::shared_ptr<OpenVinoRuntime> runtime,
                                                             const std::string& xml, const std::string& weights,
-                                                            const OpenVinoDeviceOptions& options, int streams) {
+                                                            const OpenVinoDeviceOptions& options, int streams,
+                                                            const std::string& model_path) {
     if (!runtime) throw DeviceError("no OpenVINO runtime");
     check_device_exists(*runtime, options.device);
     auto out = std::make_shared<OpenVinoCompiled>();
@@ -167,8 +168,14 @@ std::shared_ptr<OpenVinoCompiled> OpenVinoCompiled::compile(std::shared_ptr<Open
         rt.check(a.ov_tensor_create_from_host_ptr(ovc::OV_U8, shape, &out->weights[0], &out->weights_tensor),
                  "DeviceError", "wrapping the model weights");
     }
-    rt.check(a.ov_core_read_model_from_memory_buffer(rt.core(), xml.data(), xml.size(), out->weights_tensor, &model),
-             "ModelError", "OpenVINO could not read the model IR");
+    if (!model_path.empty()) {
+        rt.check(a.ov_core_read_model(rt.core(), model_path.c_str(), nullptr, &model), "ModelError",
+                 "OpenVINO could not read the model " + model_path);
+    } else {
+        rt.check(a.ov_core_read_model_from_memory_buffer(rt.core(), xml.data(), xml.size(), out->weights_tensor,
+                                                         &model),
+                 "ModelError", "OpenVINO could not read the model IR");
+    }
     ovc::ov_status_e st;
     const std::string& device = options.device;
     const int n = std::max(1, streams);

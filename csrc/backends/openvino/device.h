@@ -39,11 +39,13 @@ struct OpenVinoCompiled {
     OpenVinoDeviceOptions options;  // what every device made from it uses
     ~OpenVinoCompiled();
 
-    // Reads the IR (xml text + weights bytes) on the runtime's shared core and compiles it for
-    // `streams` infer requests running at once. Throws DeviceNotFoundError, ModelError.
+    // Reads the model on the runtime's shared core, from IR in memory (xml text + weights bytes)
+    // or, with `model_path`, from a file any OpenVINO frontend reads (.tflite, .onnx, .xml), and
+    // compiles it for `streams` infer requests running at once. Throws DeviceNotFoundError,
+    // ModelError.
     static std::shared_ptr<OpenVinoCompiled> compile(std::shared_ptr<OpenVinoRuntime> runtime, const std::string& xml,
                                                      const std::string& weights, const OpenVinoDeviceOptions& options,
-                                                     int streams);
+                                                     int streams, const std::string& model_path = "");
 };
 
 class OpenVinoDevice : public Device {

@@ -125,6 +125,8 @@ typedef ov_status_e (*ov_core_get_available_devices_fn)(const ov_core_t*, ov_ava
 typedef void (*ov_available_devices_free_fn)(ov_available_devices_t*);
 typedef ov_status_e (*ov_core_get_property_fn)(const ov_core_t*, const char* device_name, const char* key,
                                                char** value);
+typedef ov_status_e (*ov_core_read_model_fn)(const ov_core_t*, const char* model_path, const char* bin_path,
+                                             ov_model_t** model);
 typedef ov_status_e (*ov_core_read_model_from_memory_buffer_fn)(const ov_core_t*, const char* model_str,
                                                                  const size_t str_len, const ov_tensor_t* weights,
                                                                  ov_model_t** model);

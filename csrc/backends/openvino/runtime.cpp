@@ -89,6 +89,7 @@ std::shared_ptr<OpenVinoRuntime> OpenVinoRuntime::load(const std::string& librar
     SC_OV_RESOLVE(ov_core_get_available_devices)
     SC_OV_RESOLVE(ov_available_devices_free)
     SC_OV_RESOLVE(ov_core_get_property)
+    SC_OV_RESOLVE(ov_core_read_model)
     SC_OV_RESOLVE(ov_core_read_model_from_memory_buffer)
     SC_OV_RESOLVE(ov_core_compile_model)
     SC_OV_RESOLVE(ov_model_free)

@@ -23,6 +23,7 @@ struct OpenVinoApi {
     SC_OV_FN(ov_core_get_available_devices)
     SC_OV_FN(ov_available_devices_free)
     SC_OV_FN(ov_core_get_property)
+    SC_OV_FN(ov_core_read_model)
     SC_OV_FN(ov_core_read_model_from_memory_buffer)
     SC_OV_FN(ov_core_compile_model)
     SC_OV_FN(ov_model_free)
