@@ -301,3 +301,21 @@ async def test_missing_litert_names_the_pip_command(tiny_model: Path, monkeypatc
     with pytest.raises(BackendUnavailableError, match="ai-edge-litert"):
         async with Engine(tiny_model, devices="litert:cpu:1"):
             pass
+
+
+async def test_one_engine_shares_a_stream_between_two_backends(shared_data: Path) -> None:
+    """litert and openvino devices in one engine (the Python 3.12+ pair): frames go to both,
+    and both give the published answer."""
+    for name in ("litert", "openvino"):
+        if registry.get(name).unavailable():
+            pytest.skip(f"{name}: {registry.get(name).unavailable()}")
+    labels = read_labels(shared_data / "models" / "imagenet_labels.txt")
+    image = load_image(shared_data / "images" / "cat_720p.jpg")
+    model = shared_data / "models" / "mobilenet_v2_1.0_224_quant.tflite"
+    async with Engine(model, devices="litert:cpu:1,openvino:CPU", adapter=Classify(top_k=1, labels=labels)) as engine:
+        results = await asyncio.gather(*[engine.infer(image) for _ in range(12)])
+        stats = {s["name"]: s for s in engine.stats()}
+    assert {r.device for r in results} == {"litert0", "ov-cpu0"}
+    assert all(r.value[0].label == "Egyptian cat" for r in results)
+    assert (stats["litert0"]["backend"], stats["ov-cpu0"]["backend"]) == ("litert", "openvino")
+    assert stats["litert0"]["frames"] + stats["ov-cpu0"]["frames"] == 12

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -18,6 +19,8 @@ from .model import Model, ModelSource
 from .runner import Adapter, ModelRunner, Roi, RunnerSettings
 
 __all__ = ["Engine", "Deploy", "Roi"]
+
+log = logging.getLogger("streamcore.engine")
 
 _open_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 
@@ -148,6 +151,8 @@ class Engine:
             placements = self._pool.place(runner.requests)
             self._pool.check(runner.model, placements)
             built[runner.key] = [(p, self._pool.build(runner.model, p)) for p in placements]
+            log.info("%s: %s on %s", self.name, runner.model.name,
+                     ", ".join(f"{p.name} ({p.backend})" for p in placements))
         return built
 
     async def close(self, timeout: float = 5.0) -> None:

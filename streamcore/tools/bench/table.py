@@ -37,8 +37,11 @@ def render(report: Dict[str, Any]) -> str:
     if cfg["target"] == "mixed" and any(r["simulated"] for r in results):
         target = "the CPU and " + ("Edge TPUs (some SIMULATED)" if any(r["kind"] == "tpu" for r in results)
                                    else "SIMULATED Edge TPUs")
-    out.append(f"streamcore bench on {target}: {env['cpu_model']}, {env['cores']} cores, "
-               f"Python {env['python']}, tflite-runtime {env['tflite_runtime']}")
+    out.append(f"streamcore bench on {target}: {env['cpu_model']}, {env['cores']} cores, Python {env['python']}")
+    backends = [f"{b['backend']} {b['version']}" for b in env.get("backends", [])
+                if b["available"] and b["backend"] != "edgetpu"]
+    if backends:
+        out.append(f"backends: {', '.join(backends)}; cpu/cpu:N ran on {env.get('cpu_backend') or 'none'}")
     out.append("libedgetpu: " + (f"{tpu['library']} ({tpu['version']})" if tpu["available"] else "not installed"))
     if env["simulator"] is not None:
         out.append(f"simulator: {env['simulator']['version']} -- rows marked [SIMULATED] ran on no TPU hardware")
