@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -248,3 +249,35 @@ async def test_simulated_devices_are_labelled_in_the_logs(tpu_model: bytes, capl
             pass
     opened = [r.getMessage() for r in caplog.records if "opened Edge TPU" in r.getMessage()]
     assert len(opened) == 2 and all("SIMULATED" in m and "SIMULATOR" in m for m in opened)
+
+
+async def test_closing_while_a_device_is_reopened_leaves_no_device_open(tpu_model: bytes) -> None:
+    """A reopen that is still building when close() runs must not install its device after
+    close() returns, and every device must be closed then (slowed reopen)."""
+    engine = Engine(tpu_model, devices="sim:2@1ms")
+    await engine.start()
+    runtime = sim_runtime(2, 1.0)
+    pool = engine._pool
+    building = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    original = pool.build
+
+    def slow_build(model: Any, placement: Any) -> Any:
+        loop.call_soon_threadsafe(building.set)
+        time.sleep(0.5)
+        return original(model, placement)
+
+    pool.build = slow_build  # type: ignore[method-assign]
+    try:
+        runtime.sim_fault("sim:0", "unplug")
+        await asyncio.gather(*(engine.infer(f) for f in frames(8)), return_exceptions=True)
+        await asyncio.sleep(0.3)  # taken out, retired and closed; reopening fails while unplugged
+        runtime.sim_fault("sim:0", "replug")  # present again: the monitor reopens it, slowly
+        await asyncio.wait_for(building.wait(), 10)
+        await engine.close()
+        assert runtime.opened_paths() == [], runtime.opened_paths()
+        await asyncio.sleep(0.7)  # the slowed build has finished by now
+        assert runtime.opened_paths() == [], "a reopen installed a device after close()"
+    finally:
+        runtime.sim_fault("sim:0", "replug")
+        await engine.close()

@@ -68,6 +68,23 @@ class HealthMonitor:
     def __init__(self, slots: DeviceSlots, pool: DevicePool) -> None:
         self.slots = slots
         self.pool = pool
+        self._stopping = False
+        self._recovering: "Optional[asyncio.Future[bool]]" = None  # a recover() in an executor thread
+
+    def stop_soon(self) -> None:
+        """No reopen installs a device after this (close without awaiting)."""
+        self._stopping = True
+
+    async def stop(self, timeout: float) -> None:
+        """After the watch task is cancelled: no reopen may finish after this returns. A reopen
+        under way in its thread is awaited (bounded); one that completes now drops its device."""
+        self._stopping = True
+        recovering = self._recovering
+        if recovering is not None and not recovering.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(recovering), timeout)
+            except (asyncio.TimeoutError, StreamcoreError):
+                log.warning("%s: a device reopen was still running when the engine closed", self.slots.engine_name)
 
     async def watch(self) -> None:
         """Takes devices that report not ready out of rotation, and brings failed ones
@@ -92,7 +109,10 @@ class HealthMonitor:
                 now = time.monotonic()
                 if now < next_try.get(i, 0.0):
                     continue
-                if await loop.run_in_executor(None, self.recover, i):
+                self._recovering = loop.run_in_executor(None, self.recover, i)
+                recovered = await self._recovering
+                self._recovering = None
+                if recovered:
                     log.warning("%s: %s is back in rotation", slots.engine_name, placement.name)
                     slots.count_reopen(i)
                     delay.pop(i, None)
@@ -128,6 +148,10 @@ class HealthMonitor:
             fresh = self.pool.build(slots.model, placement)
         except StreamcoreError as e:
             log.info("%s: reopening %s failed: %s", slots.engine_name, placement.name, e)
+            return False
+        if self._stopping or not slots.running:  # the engine closed meanwhile: never install
+            self.pool.release(placement)
+            del fresh
             return False
         slots.install_device(index, fresh)
         return True

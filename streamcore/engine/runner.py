@@ -67,6 +67,7 @@ class ModelRunner:
         self._ids = itertools.count()
         self._slots: Optional[asyncio.Semaphore] = None
         self._monitor: Optional["asyncio.Task[None]"] = None
+        self._health: Optional[HealthMonitor] = None
         self.reopens: Dict[int, int] = {}  # per device: times it came back
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -101,8 +102,8 @@ class ModelRunner:
         self._slots = asyncio.Semaphore(native.capacity)
         self.native = native
         if failover:
-            monitor = HealthMonitor(self, self.settings.pool)
-            self._monitor = loop.create_task(monitor.watch(), name=f"streamcore-health-{self.key}")
+            self._health = HealthMonitor(self, self.settings.pool)
+            self._monitor = loop.create_task(self._health.watch(), name=f"streamcore-health-{self.key}")
 
     def discard(self) -> None:
         """Undoes a partial start."""
@@ -112,7 +113,7 @@ class ModelRunner:
         self.devices = []
 
     async def close(self, timeout: float) -> None:
-        await self._stop_monitor()
+        await self._stop_monitor(timeout)
         native = self.native
         if native is None:
             return
@@ -120,12 +121,14 @@ class ModelRunner:
         self._finish_close(native, stopped)
 
     def close_now(self, timeout: float) -> None:
+        if self._health is not None:
+            self._health.stop_soon()
         if self._monitor is not None:
             self._monitor.cancel()
         if self.native is not None:
             self._finish_close(self.native, self.native.close(timeout))
 
-    async def _stop_monitor(self) -> None:
+    async def _stop_monitor(self, timeout: float) -> None:
         if self._monitor is not None:
             self._monitor.cancel()
             try:
@@ -133,6 +136,9 @@ class ModelRunner:
             except asyncio.CancelledError:
                 pass
             self._monitor = None
+        if self._health is not None:
+            await self._health.stop(timeout)  # a reopen in flight must not install after close
+            self._health = None
 
     def _finish_close(self, native: Any, stopped: bool) -> None:
         self._on_completions()
