@@ -281,3 +281,26 @@ async def test_closing_while_a_device_is_reopened_leaves_no_device_open(tpu_mode
     finally:
         runtime.sim_fault("sim:0", "replug")
         await engine.close()
+
+
+async def test_device_counters_keep_their_totals_across_a_reopen(tpu_model: bytes) -> None:
+    """After an unplug and replug, stats still add up to every frame run, and the failed
+    invoke is counted as an error of the device it failed on."""
+    async with Engine(tpu_model, devices="sim:2@1ms") as engine:
+        runtime = sim_runtime(2, 1.0)
+        first = await asyncio.gather(*(engine.infer(f) for f in frames(20)))
+        runtime.sim_fault("sim:0", "fail_after", 0)
+        second = await asyncio.gather(*(engine.infer(f) for f in frames(20, seed=3)))
+        runtime.sim_fault("sim:0", "unplug")
+        await asyncio.sleep(0.3)
+        runtime.sim_fault("sim:0", "replug")
+        for _ in range(100):
+            if engine.stats()[0]["healthy"] and engine.stats()[0]["reopens"]:
+                break
+            await asyncio.sleep(0.05)
+        third = await asyncio.gather(*(engine.infer(f) for f in frames(20, seed=4)))
+        stats = {s["name"]: s for s in engine.stats()}
+    ran = len(first) + len(second) + len(third)
+    assert sum(s["frames"] for s in stats.values()) == ran, stats
+    assert stats["sim0"]["errors"] >= 1 and stats["sim0"]["reopens"] >= 1, stats
+    assert stats["sim0"]["frames"] == sum(r.device == "sim0" for r in first + second + third)
