@@ -91,7 +91,8 @@ class Stream:
         # counters (every decoded frame ends as a result, an error, a drop or a sample-out)
         self.frames = 0
         self.results_count = 0
-        self.errors = 0
+        self.errors = 0  # frames whose inference failed
+        self.packet_errors = 0  # packets the decoder skipped (no frame came of them)
         self.dropped = 0
         self.sampled_out = 0
         self._camera = Rate()
@@ -283,8 +284,11 @@ class Stream:
                 if record.latency_ms is not None:
                     self._latency.add(record.latency_ms)
                 self.latest = record
-            else:
+            elif holds_frame:  # a frame that failed: it counts among the frames
                 self.errors += 1
+                self.last_error = str(record.error)
+            else:  # a skipped packet: no frame came of it
+                self.packet_errors += 1
                 self.last_error = str(record.error)
             await self._deliver(record)
             if self._window is not None and holds_frame:
@@ -355,6 +359,7 @@ class Stream:
             "dropped": self.dropped,
             "sampled_out": self.sampled_out,
             "errors": self.errors,
+            "packet_errors": self.packet_errors,
             "reconnects": self.reconnects,
             "last_error": self.last_error,
         }
