@@ -94,3 +94,14 @@ def test_missing_source_is_a_one_line_error(model: Path, tmp_path: Path) -> None
                           capture_output=True, text=True, timeout=60, env=env(), cwd=tmp_path)
     assert done.returncode == 2
     assert "streamcore run: error: no such file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_file_that_decodes_no_frame_exits_1(model: Path, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.ts", frames=20, container_format="mpegts")
+    empty = tmp_path / "empty.ts"
+    empty.write_bytes(clip.read_bytes()[:752])  # the stream's tables, not one whole frame
+    done = subprocess.run(cli("-m", str(model), "-d", "cpu:1", str(empty)),
+                          capture_output=True, text=True, timeout=60, env=env(), cwd=tmp_path)
+    assert not [r for r in json_lines(done.stdout) if r.get("kind") == "result"]
+    assert done.returncode == 1, done.stderr
+    assert "empty: ended without a single decoded frame" in done.stderr

@@ -86,6 +86,11 @@ async def _run(args: argparse.Namespace) -> int:
             await asyncio.gather(stats, printer, stopper, return_exceptions=True)
             failed = printer.done() and not printer.cancelled() and printer.result()
             _stats_line(p, sys.stderr, final=True)
+            if not interrupted:  # a source that ended without one frame is a failure too
+                for name, s in p.stats()["streams"].items():
+                    if s["frames"] == 0:
+                        print(f"streamcore run: {name}: ended without a single decoded frame", file=sys.stderr)
+                        failed = True
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
