@@ -144,3 +144,51 @@ async def test_http_source(model: Path, tmp_path: Path) -> None:
         server.server_close()
     assert [r.index for r in records if r.ok] == list(range(30))
     assert records[-1].kind == "end" and records[-1].error is None
+
+
+def _refusing_server(port: int, stop: threading.Event) -> threading.Thread:
+    """Accepts each connection and closes it at once: a camera refusing mid-handshake."""
+    import socket
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(8)
+    server.settimeout(0.1)
+
+    def serve() -> None:
+        with server:
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    continue
+                conn.close()
+
+    thread = threading.Thread(target=serve, name="refusing-server", daemon=True)
+    thread.start()
+    return thread
+
+
+async def test_a_reconnect_refused_mid_handshake_says_so(model: Path, servers: "List[subprocess.Popen[bytes]]") -> None:
+    port = free_port()
+    servers.append(start_ts_server(port, fps=20))
+    records: List[StreamResult] = []
+    stop = threading.Event()
+    try:
+        async with Pipeline(model=model, devices="cpu:1") as p:
+            cam = p.add_source(f"tcp://127.0.0.1:{port}", name="cam", reconnect_delay=0.1, stall_timeout=3)
+            task = asyncio.ensure_future(reader(cam, records))
+            await wait_for(lambda: sum(r.ok for r in records) >= 5, 15, "first frames")
+            servers[0].kill()
+            servers[0].wait(5)
+            _refusing_server(port, stop)
+            await wait_for(lambda: any(r.kind == "error" and "handshake" in str(r.error) for r in records), 15,
+                           "a reconnect error")
+            await p.remove_source(cam)
+            await asyncio.wait_for(task, 5)
+    finally:
+        stop.set()
+    errors = [str(r.error) for r in records if r.kind == "error"]
+    assert not any("not a video FFmpeg can read" in e for e in errors), errors
+    assert any("reconnecting to tcp://127.0.0.1" in e and "handshake" in e for e in errors), errors

@@ -75,7 +75,7 @@ class AvSource:
             outcome: Optional[StreamcoreError]
             frames = 0
             try:
-                container = self._open()
+                container = self._open(reconnecting=opened_once)
             except SourceError as e:
                 outcome = e
             else:
@@ -108,7 +108,7 @@ class AvSource:
                 break
         sink.end(None)
 
-    def _open(self) -> Any:
+    def _open(self, reconnecting: bool = False) -> Any:
         kind = source_kind(self.location)
         path = self.location[len("file://"):] if self.location.startswith("file://") else self.location
         if kind in ("file", "v4l2") and not os.path.exists(path):
@@ -136,7 +136,7 @@ class AvSource:
                     f"{self.name}: {self.url} did not answer within {self.live_options.open_timeout:g}s; "
                     "check that the camera or server is up and reachable (open_timeout=)"
                 ) from None
-            raise self._open_error(e) from None
+            raise self._open_error(e, networked, reconnecting) from None
         except OSError as e:
             raise SourceError(f"{self.name}: cannot open {self.url}: {redact(str(e))}") from None
         try:
@@ -146,7 +146,19 @@ class AvSource:
             raise
         return container
 
-    def _open_error(self, e: Exception) -> SourceError:
+    def _open_error(self, e: Exception, networked: bool = False, reconnecting: bool = False) -> SourceError:
+        if isinstance(e, av.error.InvalidDataError) and networked:
+            # A server that accepts and then closes or refuses mid-handshake looks like bad data
+            # to the demuxer; after a stream has played, that is a connection failure.
+            if reconnecting:
+                return SourceError(
+                    f"{self.name}: reconnecting to {self.url} failed: the server closed or refused the "
+                    "connection during its handshake; retrying"
+                )
+            return SourceError(
+                f"{self.name}: {self.url} sent no video FFmpeg can read: the server closed or refused the "
+                "connection during its handshake, or it does not serve video"
+            )
         if isinstance(e, av.error.InvalidDataError):
             return UnsupportedSourceError(
                 f"{self.name}: {self.url} is not a video FFmpeg can read (empty, truncated before its "
