@@ -179,3 +179,21 @@ def test_redact() -> None:
     assert redact("rtsp://user:pa:ss@cam.local:554/x") == "rtsp://***@cam.local:554/x"
     assert redact("error opening 'http://u@h/p?a=1&password=x&token=y'") == "error opening 'http://***@h/p?a=1&password=***&token=***'"
     assert redact("/videos/a@b.mp4") == "/videos/a@b.mp4"
+
+
+async def test_closing_a_pipeline_ends_a_decoder_blocked_opening_a_fifo(model: Path, tmp_path: Path) -> None:
+    """A FIFO with no writer blocks open(2) in the kernel; closing must still end the thread."""
+    import os
+    import threading
+
+    fifo = tmp_path / "camera.fifo"
+    os.mkfifo(fifo)
+    async with Pipeline(model=model, devices="cpu:1") as p:
+        p.add_source(fifo, name="fifo")
+        await asyncio.sleep(0.3)  # the decoder thread is now blocked opening the FIFO
+        assert any(t.name == "sc-decode-fifo" for t in threading.enumerate())
+    for _ in range(50):
+        if not any(t.name == "sc-decode-fifo" for t in threading.enumerate()):
+            break
+        await asyncio.sleep(0.02)
+    assert not any(t.name == "sc-decode-fifo" and t.is_alive() for t in threading.enumerate())

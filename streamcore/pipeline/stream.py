@@ -160,6 +160,8 @@ class Stream:
             return
         self._closing = True
         self._sink.stopping.set()
+        if not isinstance(self._source, AsyncIterableSource):
+            self._source.interrupt()
         if self._window is not None:
             self._window.wake()
         for task in self._tasks:
@@ -174,7 +176,11 @@ class Stream:
             await self._starting
         thread = self._thread
         if thread is not None and thread.is_alive():
-            await self._loop.run_in_executor(None, thread.join, timeout)
+            deadline = time.monotonic() + timeout
+            while thread.is_alive() and time.monotonic() < deadline:
+                await self._loop.run_in_executor(None, thread.join, 0.1)
+                if not isinstance(self._source, AsyncIterableSource):
+                    self._source.interrupt()  # it may have entered a blocking open since
             if thread.is_alive():
                 log.warning("%s: the source thread is still blocked in a read; leaving it (daemon)", self.name)
 

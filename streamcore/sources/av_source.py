@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
@@ -64,6 +65,17 @@ class AvSource:
     def kind(self) -> str:
         """"file", "network" or "v4l2"."""
         return source_kind(self.location)
+
+    def interrupt(self) -> None:
+        """A FIFO with no writer blocks FFmpeg's open(2) in the kernel, out of reach of the
+        interrupt callback: opening its write end (and closing it) lets that open return and
+        the read see EOF, so the decoder thread ends with the stream."""
+        path = self.location[len("file://"):] if self.location.startswith("file://") else self.location
+        try:
+            if source_kind(self.location) == "file" and stat.S_ISFIFO(os.stat(path).st_mode):
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass  # no reader has it open (ENXIO), or it is gone: nothing is blocked on it
 
     # -- the source thread ---------------------------------------------------------------
 

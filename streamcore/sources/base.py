@@ -58,6 +58,11 @@ class Source(Protocol):
 
     def run(self, sink: Sink) -> None: ...
 
+    def interrupt(self) -> None:
+        """Called once `sink.stopping` is set: unblocks a `run` stuck in a call that does
+        not watch it (an open(2) on a FIFO with no writer). May do nothing."""
+        ...
+
 
 class FrameGate:
     """The `fps=` cap (keeps a frame when its time reaches the next slot) and `realtime=`

@@ -33,6 +33,9 @@ class IterableSource:
     def kind(self) -> str:
         return "iterable"
 
+    def interrupt(self) -> None:
+        return None  # `run` watches sink.stopping between items
+
     def run(self, sink: Sink) -> None:
         sink.state("streaming")
         error: Optional[StreamcoreError] = None
