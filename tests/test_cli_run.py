@@ -66,10 +66,8 @@ def test_ctrl_c_stops_cleanly(model: Path, tmp_path: Path) -> None:
     first = proc.stdout.readline()  # wait until frames flow
     assert json.loads(first)["kind"] == "result"
     time.sleep(0.3)
-    start = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=15)
-    assert time.monotonic() - start < 5
+    out, err = proc.communicate(timeout=15)  # the hang guard: seconds, not a latency bound
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "stopped" in err
     records = json_lines(first + out)

@@ -96,7 +96,7 @@ async def test_live_stall_is_detected_and_the_source_reopened(model: Path, serve
         assert "no data" in (cam.stats()["last_error"] or "")
     await asyncio.wait_for(task, 5)
     assert records[-1].kind == "end"
-    assert 0.5 < elapsed < 5
+    assert 0.5 < elapsed < 30  # not before the stall timeout; the upper bound only guards a hang
 
 
 async def test_live_source_drops_frames_when_inference_lags(model: Path, servers: "List[subprocess.Popen[bytes]]") -> None:

@@ -172,7 +172,7 @@ async def test_rtsp_that_never_answers_times_out(model: Path) -> None:
         server.close()
     assert [r.kind for r in records] == ["end"]
     assert isinstance(records[0].error, SourceTimeoutError) and "did not answer" in str(records[0].error)
-    assert 0.4 < elapsed < 5
+    assert 0.4 < elapsed < 30  # not before open_timeout; the upper bound only guards a hang
 
 
 def test_redact() -> None:
