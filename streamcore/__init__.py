@@ -4,7 +4,11 @@ The hot path (frame conversion, resize, quantization, invoke) runs in native thr
 without the GIL; results come back to asyncio as numpy views over native memory.
 """
 
-from .adapters import Classify, Detect, get_classes, get_objects, read_labels
+from . import _startup
+
+_startup.install()  # only under `python -m streamcore`: Ctrl-C while importing exits 130, one line
+
+from .adapters import Classify, Detect, get_classes, get_objects, read_labels  # noqa: E402
 from .backends.registry import parse_devices
 from .backends.specs import DeviceRequest
 from .engine.engine import Deploy, Engine

@@ -35,13 +35,16 @@ def make_clip(
     container_format: Optional[str] = None,
     options: Optional[Dict[str, str]] = None,
     start_index: int = 0,
+    x264: Optional[Dict[str, str]] = None,
 ) -> Path:
-    """Writes `frames` frames of H.264 (ultrafast) to `path`; returns it."""
+    """Writes `frames` frames of H.264 (ultrafast, zerolatency unless `x264` gives the
+    encoder's options) to `path`; returns it."""
     width, height = size
     with av.open(str(path), "w", format=container_format, options=options or {}) as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        encoder: Dict[str, object] = {"preset": "ultrafast", "tune": "zerolatency"} if x264 is None else dict(x264)
+        stream.options = encoder
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(pattern(start_index + i, width, height), format="rgb24")
             frame.pts = i

@@ -328,6 +328,7 @@ class Pipeline:
                 "errors": d["errors"],
                 "inflight": d["inflight"],
                 "healthy": d["healthy"],
+                "simulated": bool(d.get("simulated", False)),
             }
         out: Dict[str, Any] = {
             "uptime_s": round(now - self._started_at, 3) if self._started_at else 0.0,

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 from numpy.typing import NDArray
 
 from ..errors import StreamcoreError
+from ..jsonsafe import clean
 from ..types import Result
 
 __all__ = ["StreamResult", "to_jsonable"]
@@ -45,7 +46,8 @@ class StreamResult:
         return None if self.result is None else self.result.device
 
     def to_dict(self) -> Dict[str, Any]:
-        """A JSON-ready summary (no raw outputs, no frame)."""
+        """A JSON-ready summary (no raw outputs, no frame): strict JSON, with any NaN or
+        Infinity (a float model that overflowed, a time that is not known) as None."""
         out: Dict[str, Any] = {"stream": self.stream, "kind": self.kind}
         if self.index is not None:
             out["index"] = self.index
@@ -63,7 +65,8 @@ class StreamResult:
             out["value"] = to_jsonable(self.value)
         if self.error is not None:
             out["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
-        return out
+        cleaned: Dict[str, Any] = clean(out)
+        return cleaned
 
 
 def to_jsonable(value: Any) -> Any:

@@ -7,6 +7,7 @@ frames. Live sources reopen with exponential backoff when they close or stall.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import stat
 import time
@@ -251,13 +252,17 @@ class AvSource:
         except (av.error.FFmpegError, ValueError):
             return index
         for frame in remaining:
+            if frame.time_base is None and stream.time_base is not None:
+                # Frames drained from the decoder carry no time base (PyAV sets it per
+                # packet), so their time would be NaN: they are on the stream's clock.
+                frame.time_base = stream.time_base
             if not self._emit(sink, frame, index):
                 break
             index += 1
         return index
 
     def _emit(self, sink: Sink, frame: Any, index: int) -> bool:
-        stream_time = frame.time
+        stream_time = _frame_time(frame)
         if not self.gate.admit(stream_time):
             sink.sampled()
             return True
@@ -265,3 +270,9 @@ class AvSource:
         return sink.frame(SourceFrame(self._offset + index, frame, frame.pts, stream_time, time.monotonic(), time.time()))
 
 
+def _frame_time(frame: Any) -> Optional[float]:
+    """The frame's time in seconds, or None when it has none (never NaN)."""
+    if frame.pts is None or frame.time_base is None:
+        return None
+    t = float(frame.pts * frame.time_base)
+    return t if math.isfinite(t) else None

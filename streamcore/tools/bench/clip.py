@@ -12,6 +12,7 @@ import av
 import numpy as np
 
 from ...errors import InputError, SourceError
+from ...sources.urls import redact
 from ..synthetic.cache import cache_dir
 
 __all__ = ["synthetic_clip", "DecodedVideo", "decode_frames", "check_videos", "CLIP_SIZE", "CLIP_FPS"]
@@ -67,7 +68,7 @@ def synthetic_clip() -> Path:
 def check_videos(paths: Sequence[str]) -> None:
     for p in paths:
         if not os.path.isfile(p):
-            raise InputError(f"video not found: {p}; pass the path of a video file to --video")
+            raise InputError(f"video not found: {redact(p)}; pass the path of a video file to --video")
 
 
 @dataclass
@@ -89,7 +90,7 @@ def decode_frames(path: str, count: int) -> DecodedVideo:
     try:
         with av.open(path) as container:
             if not container.streams.video:
-                raise InputError(f"{path} has no video stream; pass a video file to --video")
+                raise InputError(f"{redact(path)} has no video stream; pass a video file to --video")
             stream = container.streams.video[0]
             stream.thread_count = 1
             decoder = container.decode(stream)
@@ -102,7 +103,7 @@ def decode_frames(path: str, count: int) -> DecodedVideo:
                 times.append((time.perf_counter() - t) * 1000.0)
                 frames.append(frame)
     except av.error.FFmpegError as e:
-        raise SourceError(f"cannot decode {path}: {e}; pass a playable video file") from None
+        raise SourceError(f"cannot decode {redact(path)}: {redact(str(e))}; pass a playable video file") from None
     if not frames:
-        raise InputError(f"{path} has no decodable video frames; pass another video")
+        raise InputError(f"{redact(path)} has no decodable video frames; pass another video")
     return DecodedVideo(path, frames, times)

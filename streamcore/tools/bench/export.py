@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any, Dict, List
 
 from ...errors import InputError
+from ...jsonsafe import dumps
 
 __all__ = ["to_json", "to_csv", "write_plot", "CSV_COLUMNS", "check_plot_available"]
 
@@ -21,7 +21,7 @@ CSV_COLUMNS = [
 
 
 def to_json(report: Dict[str, Any]) -> str:
-    return json.dumps(report, indent=2)
+    return dumps(report, indent=2)
 
 
 def _row(r: Dict[str, Any]) -> Dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ...adapters import read_labels
 from ...errors import InputError
+from ...sources.urls import redact
 from .baseline import run_baseline
 from .clip import check_videos, decode_frames, synthetic_clip
 from .environment import describe_environment
@@ -110,7 +111,7 @@ def run_bench(options: BenchOptions, progress: Optional[Progress] = None) -> Dic
         "config": {
             "model": options.model,
             "labels": options.labels,
-            "videos": paths,
+            "videos": [redact(p) for p in paths],
             "synthetic_clip": inputs.synthetic,
             "streams": options.streams,
             "devices": [c.spec for c in plan.configs],

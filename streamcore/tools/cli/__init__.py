@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from ... import _startup
 from ...errors import StreamcoreError
 from . import bench, classify, devices, run
 
@@ -19,11 +20,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module in COMMANDS.items():
         module.add_parser(sub)
-    args = parser.parse_args(argv)
+    command: Optional[str] = None
     try:
-        return int(COMMANDS[args.command].run(args))
-    except StreamcoreError as e:
-        print(f"streamcore {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(argv)
+        command = args.command
+        if args.command != "run":
+            # Ctrl-C is KeyboardInterrupt again (below); `run` keeps the startup handler
+            # (exit 130, nothing started yet) until its event loop installs its own.
+            _startup.release()
+        try:
+            return int(COMMANDS[args.command].run(args))
+        except StreamcoreError as e:
+            print(f"streamcore {args.command}: error: {e}", file=sys.stderr)
+            return 2
     except KeyboardInterrupt:
+        print(_startup.interrupted_line(command), file=sys.stderr)
         return 130

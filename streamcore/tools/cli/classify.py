@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from typing import Any
+from typing import Any, Dict, Iterable, List
 
 from ...adapters import Classify, read_labels
 from ...engine.engine import Engine
@@ -39,6 +39,8 @@ async def _classify(args: argparse.Namespace) -> int:
     engine = Engine(args.model, devices=args.devices, adapter=adapter, mean=args.input_mean, std=args.input_std)
     frames = [(path, load_image(path)) for path in args.images]
     async with engine:
+        for line in simulated_lines(engine.stats()):
+            print(line)
         first = True
         for path, frame in frames:
             if len(frames) > 1:
@@ -58,3 +60,16 @@ async def _classify(args: argparse.Namespace) -> int:
             for c in result.value:
                 print(f"{c.label if c.label is not None else c.id}: {c.score:.5f}")
     return 0
+
+
+SIMULATED_NOTE = "[SIMULATED: no Edge TPU hardware]"
+
+
+def simulated_lines(device_stats: Iterable[Dict[str, Any]]) -> List[str]:
+    """One line per simulated device an engine runs on (``sim:N``): its results and times
+    come from streamcore's libedgetpu simulator, not from a TPU, and the output says so."""
+    seen: List[str] = []
+    for d in device_stats:
+        if d.get("simulated") and d["name"] not in seen:
+            seen.append(d["name"])
+    return [f"device {name} {SIMULATED_NOTE}" for name in seen]

@@ -4,12 +4,12 @@ list_edge_tpus()."""
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, Dict
 
 from ...backends import registry
 from ...backends.edgetpu import list_devices, load_runtime, sim_runtime
 from ...errors import EdgeTpuUnavailableError
+from ...jsonsafe import dumps
 
 
 def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         backends.append(env)
     report["backends"] = backends
     if args.json:
-        print(json.dumps(report, indent=2, allow_nan=False))
+        print(dumps(report, indent=2))
         return 0
     for env in backends:
         if env["available"]:

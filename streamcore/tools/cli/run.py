@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
 from ...adapters import Classify, Detect, read_labels
+from ...jsonsafe import dumps
 from ...pipeline.loop import run as run_loop
 from ...pipeline.pipeline import Pipeline
 from ...types import Result
+from .classify import simulated_lines
 
 
 def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
@@ -74,6 +75,8 @@ async def _run(args: argparse.Namespace) -> int:
     failed = False
     try:
         async with Pipeline(model=args.model, devices=args.devices, adapter=adapter, fit=args.fit) as p:
+            for line in simulated_lines(p.engine.stats()):
+                print(f"streamcore run: {line}", file=sys.stderr, flush=True)
             for source in args.sources:
                 p.add_source(source, live=True if args.live else None, fps=args.fps, realtime=args.realtime)
             stats = loop.create_task(_print_stats(p, args.stats_interval, sys.stderr))
@@ -104,7 +107,7 @@ async def _print_results(p: Pipeline, out: TextIO) -> bool:
     """Prints every record; True if a stream ended with an error."""
     failed = False
     async for record in p.results():
-        out.write(json.dumps(record.to_dict()) + "\n")
+        out.write(dumps(record.to_dict()) + "\n")
         out.flush()
         if record.kind == "end" and record.error is not None:
             failed = True
@@ -121,7 +124,7 @@ def _stats_line(p: Pipeline, out: TextIO, final: bool = False) -> None:
     line: Dict[str, Any] = {"stats": p.stats()}
     if final:
         line["final"] = True
-    out.write(json.dumps(line) + "\n")
+    out.write(dumps(line) + "\n")
     out.flush()
 
 
