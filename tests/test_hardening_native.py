@@ -1,0 +1,166 @@
+"""Hardening of the native paths: size overflows, out-of-range quantization, absurd model
+inputs, the simulator's custom op on malformed nodes, dynamic outputs, and errors that must be
+StreamcoreError. Calls that could crash the process run in a subprocess, so a segfault fails
+the test instead of ending the run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, List, Tuple
+
+import numpy as np
+import pytest
+
+from streamcore import InputError, ModelError, models
+from streamcore._native import core
+from streamcore.tools.synthetic import GraphBuilder, Quantization
+from streamcore.tools.synthetic import options
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_isolated(source: str, timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+    """Runs `source` in a fresh interpreter: a crash is a non-zero return code, not a lost run."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source)],
+        capture_output=True, text=True, timeout=timeout, cwd=str(REPO_ROOT),
+    )
+
+
+def assert_clean(proc: "subprocess.CompletedProcess[str]") -> None:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr[-2000:]}"
+
+
+# --- 1. frame sizes: 64-bit arithmetic and a side limit --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fmt, width",
+    [("rgba", 536870912), ("rgb24", 1431655766), ("bgra", 1073741824), ("gray8", 1 << 30)],
+)
+def test_huge_frame_width_is_refused_not_read_out_of_bounds(fmt: str, width: int) -> None:
+    proc = run_isolated(
+        f"""
+        import numpy as np
+        from streamcore import InputError
+        from streamcore._native import core
+        planes = [np.zeros((2, 8), np.uint8)]
+        try:
+            view = core.FrameView({fmt!r}, {width}, 1, planes)
+            core.preprocess(view, np.zeros((4, 4, 3), np.uint8), core.PreprocessParams())
+        except InputError as e:
+            print("InputError:", e)
+        else:
+            print("accepted")
+        """
+    )
+    assert_clean(proc)
+    assert "InputError:" in proc.stdout and "65536" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("width, height", [(65537, 1), (1, 65537), (0, 4), (4, -1), (-(1 << 31), 4)])
+def test_frame_sides_outside_the_limit_are_input_errors(width: int, height: int) -> None:
+    with pytest.raises(InputError, match="65536|empty"):
+        core.FrameView("gray8", width, height, [np.zeros((4, 4), np.uint8)])
+
+
+def test_frame_at_the_side_limit_is_accepted() -> None:
+    view = core.FrameView("gray8", 65536, 1, [np.zeros((1, 65536), np.uint8)])
+    out = np.zeros((1, 8, 1), np.uint8)
+    core.preprocess(view, out, core.PreprocessParams())
+
+
+def test_huge_stride_of_a_1d_plane_does_not_wrap() -> None:
+    proc = run_isolated(
+        """
+        import numpy as np
+        from streamcore import InputError
+        from streamcore._native import core
+        try:
+            view = core.FrameView("gray8", 4, 3, [np.zeros(64, np.uint8)], strides=[(1 << 62) + 1])
+            core.preprocess(view, np.zeros((2, 2, 1), np.uint8), core.PreprocessParams())
+        except InputError as e:
+            print("InputError:", e)
+        """
+    )
+    assert_clean(proc)
+    assert "InputError:" in proc.stdout, proc.stdout
+
+
+# --- 2. zero points outside the tensor's dtype -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype, zero_point",
+    [(np.uint8, 256), (np.uint8, -1), (np.int8, 128), (np.int8, -129), (np.uint8, 1 << 40)],
+)
+def test_preprocess_refuses_a_zero_point_outside_the_dtype(dtype: Any, zero_point: int) -> None:
+    view = core.FrameView("rgb24", 4, 4, [np.zeros((4, 4, 3), np.uint8)])
+    with pytest.raises(ModelError, match="zero point"):
+        core.preprocess(view, np.zeros((2, 2, 3), dtype), core.PreprocessParams(), 0.5, zero_point)
+
+
+@pytest.mark.parametrize("dtype, zero_point", [(np.uint8, 0), (np.uint8, 255), (np.int8, -128), (np.int8, 127)])
+def test_preprocess_accepts_zero_points_at_the_dtype_bounds(dtype: Any, zero_point: int) -> None:
+    view = core.FrameView("rgb24", 4, 4, [np.zeros((4, 4, 3), np.uint8)])
+    core.preprocess(view, np.zeros((2, 2, 3), dtype), core.PreprocessParams(), 0.5, zero_point)
+
+
+def pooled_model(dtype: str, zero_point: int, size: int = 8) -> bytes:
+    """input [1, size, size, 3] quantized (1/128, zero_point) -> AVERAGE_POOL_2D -> output."""
+    g = GraphBuilder("hardening test model")
+    quant = Quantization.per_tensor(1 / 128, zero_point)
+    image = g.tensor("input", (1, size, size, 3), dtype, quant)
+    out = g.tensor("pooled", (1, 1, 1, 3), dtype, quant)
+    g.operator("AVERAGE_POOL_2D", [image], [out], options.pool_2d((size, size), (size, size), "valid"))
+    return g.build([image], [out])
+
+
+@pytest.mark.parametrize("dtype, zero_point", [("uint8", 300), ("uint8", -5), ("int8", 200)])
+async def test_device_build_refuses_an_input_zero_point_outside_the_dtype(dtype: str, zero_point: int) -> None:
+    pytest.importorskip("tflite_runtime", reason="builds a tflite:cpu device")
+    from streamcore import Engine
+
+    with pytest.raises(ModelError, match=f"zero point {zero_point}"):
+        async with Engine(pooled_model(dtype, zero_point), devices="tflite:cpu"):
+            pass
+
+
+# --- 4. the simulated edgetpu-custom-op on malformed nodes -----------------------------------
+
+
+def test_simulated_custom_op_refuses_an_omitted_output() -> None:
+    pytest.importorskip("tflite_runtime", reason="the simulator runs through tflite_runtime")
+    proc = run_isolated(
+        """
+        from tflite_runtime.interpreter import InterpreterWithCustomOps, OpResolverType
+        from streamcore import _core
+        from streamcore.backends.sim import sim_library_path
+        from streamcore.tools.synthetic import GraphBuilder, Quantization
+
+        g = GraphBuilder("edgetpu-custom-op with an omitted output")
+        image = g.tensor("input", (1, 4, 4, 3), "uint8", Quantization.per_tensor(1 / 128, 128))
+        out = g.tensor("out", (1, 10), "uint8", Quantization.per_tensor(1 / 256, 0))
+        g.custom_operator("edgetpu-custom-op", [image], [-1, out], custom_options=b"x")
+        model = g.build([image], [out])
+
+        runtime = _core.EdgeTpuRuntime(sim_library_path())
+        runtime.sim_configure(1, 0.0)
+        device = runtime.open("reference", "sim:0")
+        interpreter = InterpreterWithCustomOps(
+            model_content=model, custom_op_registerers=[runtime.custom_op_registerer()],
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, num_threads=1)
+        binding = _core.bind_edgetpu_interpreter(interpreter._native_handle(), device)
+        try:
+            interpreter.allocate_tensors()
+            interpreter.invoke()
+            print("accepted")
+        except RuntimeError as e:
+            print("refused:", e)
+        """
+    )
+    assert_clean(proc)
+    assert "refused:" in proc.stdout and "output 0 is tensor -1" in proc.stdout, proc.stdout + proc.stderr[-1500:]
