@@ -14,7 +14,7 @@ from typing import Any, List, Tuple
 import numpy as np
 import pytest
 
-from streamcore import InputError, ModelError, models
+from streamcore import InputError, Model, ModelError, models
 from streamcore._native import core
 from streamcore.tools.synthetic import GraphBuilder, Quantization
 from streamcore.tools.synthetic import options
@@ -164,3 +164,45 @@ def test_simulated_custom_op_refuses_an_omitted_output() -> None:
     )
     assert_clean(proc)
     assert "refused:" in proc.stdout and "output 0 is tensor -1" in proc.stdout, proc.stdout + proc.stderr[-1500:]
+
+
+# --- 3. absurd model inputs are refused before any runtime allocates them --------------------
+
+
+def image_model(shape: Tuple[int, int, int, int], dtype: str = "uint8") -> bytes:
+    """input `shape` -> AVERAGE_POOL_2D (2x2) -> output: no weights, so any input size is cheap."""
+    g = GraphBuilder("hardening test model")
+    quant = Quantization.per_tensor(1 / 128, 128) if dtype == "uint8" else None
+    image = g.tensor("input", shape, dtype, quant)
+    out = g.tensor("pooled", (1, shape[1] // 2, shape[2] // 2, shape[3]), dtype, quant)
+    g.operator("AVERAGE_POOL_2D", [image], [out], options.pool_2d((2, 2), (2, 2), "valid"))
+    return g.build([image], [out])
+
+
+@pytest.mark.parametrize(
+    "shape, dtype, limit",
+    [((1, 40000, 40000, 3), "uint8", "8192"), ((1, 8194, 16, 3), "uint8", "8192"),
+     ((1, 8192, 8192, 3), "float32", "256 MiB")],
+)
+def test_model_with_an_absurd_input_is_refused_up_front(
+    shape: Tuple[int, int, int, int], dtype: str, limit: str
+) -> None:
+    data = image_model(shape, dtype)
+    assert len(data) < 4096  # the model itself is tiny: only its input is huge
+    with pytest.raises(ModelError, match=limit):
+        Model(data)
+
+
+def test_model_with_a_large_but_sane_input_passes_the_check() -> None:
+    Model(image_model((1, 2048, 4096, 3)))
+
+
+def test_image_input_shape_applies_the_same_limits() -> None:
+    from streamcore.engine.model import image_input_shape
+    from streamcore.types import TensorInfo
+
+    ok = TensorInfo(name="in", index=0, shape=(1, 224, 224, 3), dtype=np.dtype(np.uint8), scale=0.5, zero_point=0)
+    assert image_input_shape(ok, "m") == (224, 224, 3)
+    big = TensorInfo(name="in", index=0, shape=(1, 40000, 40000, 3), dtype=np.dtype(np.uint8), scale=0.5, zero_point=0)
+    with pytest.raises(ModelError, match="8192"):
+        image_input_shape(big, "m")

@@ -105,10 +105,7 @@ def build_device(
             )
     except (ValueError, RuntimeError) as e:
         raise ModelError(f"{model.name}: TFLite could not build an interpreter: {e}") from None
-    handle = int(interpreter._native_handle())
-    keepalive = bind(handle)
-    core.allocate_tensors(handle)
-
+    # The input is described (and refused if absurd) before AllocateTensors sizes anything.
     inputs = tensor_infos(interpreter.get_input_details())
     if len(inputs) != 1:
         raise ModelError(
@@ -116,6 +113,9 @@ def build_device(
         )
     image_input_shape(inputs[0], model.name)
     input_info = inputs[0]
+    handle = int(interpreter._native_handle())
+    keepalive = bind(handle)
+    core.allocate_tensors(handle)
     # One invoke settles any tensor that is only sized at the first run (SSD postprocess).
     core.invoke(handle)
     outputs = tensor_infos(interpreter.get_output_details())
