@@ -206,3 +206,71 @@ def test_image_input_shape_applies_the_same_limits() -> None:
     big = TensorInfo(name="in", index=0, shape=(1, 40000, 40000, 3), dtype=np.dtype(np.uint8), scale=0.5, zero_point=0)
     with pytest.raises(ModelError, match="8192"):
         image_input_shape(big, "m")
+
+
+# --- 5. outputs whose size is known only after a run (tflite / edgetpu backends) -------------
+
+
+def where_model(rows: int = 192) -> bytes:
+    """indices = WHERE(NOT_EQUAL(input, 137)): one row per input byte that is not 137."""
+    g = GraphBuilder("hardening test model: a dynamic output")
+    quant = Quantization.per_tensor(1 / 128, 128)
+    image = g.tensor("input", (1, 8, 8, 3), "uint8", quant)
+    c = g.constant("c137", np.array([137], np.uint8), quant)
+    mask = g.tensor("mask", (1, 8, 8, 3), "bool")
+    g.operator("NOT_EQUAL", [image, c], [mask])
+    indices = g.tensor("indices", (rows, 4), "int64")
+    g.operator("WHERE", [mask], [indices])
+    return g.build([image], [indices])
+
+
+@pytest.mark.parametrize("devices", ["sim:1", "tflite:cpu"])
+async def test_model_with_a_dynamic_output_is_refused(devices: str) -> None:
+    pytest.importorskip("tflite_runtime", reason="the tflite and edgetpu backends run tflite_runtime")
+    from streamcore import Engine
+
+    with pytest.raises(ModelError, match="(size known only after a run|XNNPACK)"):
+        async with Engine(where_model(), devices=devices) as engine:
+            # Before the fix sim:1 answered 192 rows (stale) for a frame with none.
+            result = await engine.infer(np.full((8, 8, 3), 137, np.uint8))
+            assert result.outputs[0].shape[0] == 0
+
+
+@pytest.mark.parametrize("rows, why", [(192, "shape went from"), (1, "after a run, not the model's")])
+async def test_dynamic_output_is_found_by_running_it_even_for_unlisted_ops(
+    rows: int, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tflite_runtime", reason="the edgetpu backend runs tflite_runtime")
+    from streamcore import Engine
+    from streamcore.backends import tflite as tflite_backend
+
+    monkeypatch.setattr(tflite_backend, "_DATA_DEPENDENT_OPS", frozenset())
+    with pytest.raises(ModelError, match=why):
+        async with Engine(where_model(rows), devices="sim:1"):
+            pass
+
+
+async def test_output_with_an_unknown_dimension_in_its_signature_is_refused() -> None:
+    pytest.importorskip("tflite_runtime", reason="builds a tflite:cpu device")
+    from streamcore import Engine
+
+    g = GraphBuilder("hardening test model: output signature with -1")
+    quant = Quantization.per_tensor(1 / 128, 128)
+    image = g.tensor("input", (1, 8, 8, 3), "uint8", quant)
+    out = g.tensor("pooled", (1, 1, 1, 3), "uint8", quant, shape_signature=(1, -1, -1, 3))
+    g.operator("AVERAGE_POOL_2D", [image], [out], options.pool_2d((8, 8), (8, 8), "valid"))
+    with pytest.raises(ModelError, match="shape signature"):
+        async with Engine(g.build([image], [out]), devices="tflite:cpu"):
+            pass
+
+
+async def test_static_models_and_ssd_postprocess_outputs_are_kept() -> None:
+    pytest.importorskip("tflite_runtime", reason="builds a tflite:cpu device")
+    from streamcore import Engine
+
+    async with Engine(pooled_model("uint8", 128), devices="tflite:cpu") as engine:
+        result = await engine.infer(np.full((8, 8, 3), 200, np.uint8))
+        assert result.outputs[0].shape == (1, 1, 1, 3)
+    async with Engine(models.tiny_detector(), devices="tflite:cpu") as engine:
+        result = await engine.infer(np.zeros((48, 64, 3), np.uint8))
+        assert len(result.outputs) == 4
