@@ -14,7 +14,7 @@ from typing import Any, List, Tuple
 import numpy as np
 import pytest
 
-from streamcore import InputError, Model, ModelError, models
+from streamcore import InputError, Model, ModelError, RoiError, models
 from streamcore._native import core
 from streamcore.tools.synthetic import GraphBuilder, Quantization
 from streamcore.tools.synthetic import options
@@ -274,3 +274,87 @@ async def test_static_models_and_ssd_postprocess_outputs_are_kept() -> None:
     async with Engine(models.tiny_detector(), devices="tflite:cpu") as engine:
         result = await engine.infer(np.zeros((48, 64, 3), np.uint8))
         assert len(result.outputs) == 4
+
+
+# --- 6. garbage in gives a StreamcoreError, never a bare TypeError / AttributeError ----------
+
+_IMAGE = np.zeros((16, 16, 3), np.uint8)
+_GARBAGE: List[Tuple[str, Any, Any, Any]] = [
+    # (case, frame, roi, frame options)
+    ("numpy int32 scalar", np.int32(5), None, {}),
+    ("numpy float64 scalar", np.float64(1.5), None, {}),
+    ("0-d array", np.array(3, np.uint8), None, {}),
+    ("int32 image", np.zeros((8, 8, 3), np.int32), None, {}),
+    ("float32 image", np.zeros((8, 8, 3), np.float32), None, {}),
+    ("bool image", np.zeros((8, 8, 3), bool), None, {}),
+    ("object array", np.array([object()]), None, {}),
+    ("batch of frames", np.zeros((1, 8, 8, 3), np.uint8), None, {}),
+    ("no rows", np.zeros((0, 8, 3), np.uint8), None, {}),
+    ("five channels", np.zeros((8, 8, 5), np.uint8), None, {}),
+    ("strided columns", np.zeros((8, 16, 3), np.uint8)[:, ::2], None, {}),
+    ("side over the limit", np.lib.stride_tricks.as_strided(np.zeros(16, np.uint8), (70000, 70000, 3), (0, 0, 1)), None, {}),
+    ("nested list", [[1, 2], [3, 4]], None, {}),
+    ("None", None, None, {}),
+    ("bytes", b"abc", None, {}),
+    ("roi past 32 bits", _IMAGE, (0, 0, 1 << 40, 4), {}),
+    ("roi below -2^31", _IMAGE, (-(1 << 40), 0, 4, 4), {}),
+    ("roi infinity", _IMAGE, (float("inf"), 0, 4, 4), {}),
+    ("roi nan", _IMAGE, (float("nan"), 0, 4, 4), {}),
+    ("roi of three", _IMAGE, (0, 0, 4), {}),
+    ("roi string", _IMAGE, "abcd", {}),
+    ("roi None inside", _IMAGE, (0, None, 4, 4), {}),
+    ("roi outside the frame", _IMAGE, (10, 10, 10, 10), {}),
+    ("range as int", _IMAGE, None, {"range": 3}),
+    ("matrix as int", _IMAGE, None, {"matrix": np.int32(1)}),
+    ("unknown format", _IMAGE, None, {"format": "nv12"}),
+    ("unknown option", _IMAGE, None, {"fromat": "rgb24"}),
+]
+
+
+async def test_garbage_inputs_give_streamcore_errors() -> None:
+    pytest.importorskip("tflite_runtime", reason="builds a tflite:cpu engine")
+    from streamcore import Engine, StreamcoreError
+
+    escaped: List[str] = []
+    async with Engine(models.tiny_classifier((16, 16, 3), 10), devices="tflite:cpu") as engine:
+        for case, frame, roi, frame_options in _GARBAGE:
+            try:
+                await engine.infer(frame, roi, **frame_options)
+            except StreamcoreError as e:
+                assert str(e), case
+                if case.startswith("roi"):
+                    assert isinstance(e, RoiError), (case, e)
+                else:
+                    assert isinstance(e, InputError), (case, e)
+            except BaseException as e:  # noqa: B902 - the point is what escapes
+                escaped.append(f"{case}: {type(e).__name__}: {e}")
+            else:
+                escaped.append(f"{case}: accepted")
+        assert (await engine.infer(_IMAGE)).outputs  # the engine still works
+    assert not escaped, "\n".join(escaped)
+
+
+def test_native_out_of_memory_is_a_streamcore_error() -> None:
+    proc = run_isolated(
+        """
+        import resource
+        import numpy as np
+        from streamcore import StreamcoreError
+        from streamcore._native import core
+        view = core.FrameView("gray8", 4, 4, [np.zeros((4, 4), np.uint8)])
+        out = np.zeros((1, 2_000_000, 3), np.uint8)  # scratch for this needs tens of MB
+        params = core.PreprocessParams()
+        with open("/proc/self/statm") as f:
+            vm = int(f.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (vm + (8 << 20), resource.RLIM_INFINITY))
+        try:
+            core.preprocess(view, out, params)
+            print("no error")
+        except StreamcoreError as e:
+            print("StreamcoreError:", type(e).__name__, e)
+        except MemoryError as e:
+            print("bare MemoryError:", e)
+        """
+    )
+    assert_clean(proc)
+    assert "StreamcoreError: InferenceError" in proc.stdout and "out of memory" in proc.stdout, proc.stdout
