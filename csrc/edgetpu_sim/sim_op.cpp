@@ -49,12 +49,40 @@ void sleep_until(const timespec& deadline) {
     }
 }
 
+bool in_range(const TfLiteContext* context, int index) {
+    return index >= 0 && static_cast<size_t>(index) < context->tensors_size;
+}
+
+// Every index the node refers to names a tensor of the context (an input may be -1, omitted);
+// otherwise reports which one does not and returns false. prepare() runs this before any
+// tensor is read, so invoke() only sees checked nodes.
+bool check_node(TfLiteContext* context, const TfLiteNode* node) {
+    if (!node->inputs || !node->outputs || node->inputs->size < 0 || node->outputs->size < 1) {
+        context->ReportError(context, "edgetpu-custom-op (simulated): the node has no outputs");
+        return false;
+    }
+    for (int i = 0; i < node->inputs->size; ++i) {
+        const int index = node->inputs->data[i];
+        if (index != -1 && !in_range(context, index)) {
+            context->ReportError(context, "edgetpu-custom-op (simulated): input %d is tensor %d of %d, which does not exist",
+                                 i, index, static_cast<int>(context->tensors_size));
+            return false;
+        }
+    }
+    for (int k = 0; k < node->outputs->size; ++k) {
+        const int index = node->outputs->data[k];
+        if (!in_range(context, index)) {
+            context->ReportError(context, "edgetpu-custom-op (simulated): output %d is tensor %d of %d, which does not exist",
+                                 k, index, static_cast<int>(context->tensors_size));
+            return false;
+        }
+    }
+    return true;
+}
+
 TfLiteStatus prepare(TfLiteContext* context, TfLiteNode* node) {
     if (bound_device(context).empty()) return kTfLiteError;
-    if (node->outputs->size < 1) {
-        context->ReportError(context, "edgetpu-custom-op (simulated): the node has no outputs");
-        return kTfLiteError;
-    }
+    if (!check_node(context, node)) return kTfLiteError;
     const TfLiteTensor& out0 = context->tensors[node->outputs->data[0]];
     if (out0.type != kTfLiteUInt8 && out0.type != kTfLiteInt8) {
         context->ReportError(context, "edgetpu-custom-op (simulated): output 0 must be uint8 or int8, not type %d",
@@ -91,6 +119,7 @@ TfLiteStatus invoke(TfLiteContext* context, TfLiteNode* node) {
     }
     const timespec deadline = deadline_after_ms(latency_ms);
 
+    if (!check_node(context, node)) return kTfLiteError;
     uint64_t sum = 0;
     for (int i = 0; i < node->inputs->size; ++i) {
         int index = node->inputs->data[i];

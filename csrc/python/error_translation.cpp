@@ -2,11 +2,23 @@
 
 #include <pybind11/pybind11.h>
 
+#include <new>
+#include <string>
+
 #include "common/errors.h"
 
 namespace py = pybind11;
 
 namespace sc {
+
+namespace {
+
+void raise_native(const char* python_class, const std::string& message) {
+    py::object error = py::module_::import("streamcore.errors").attr("from_native")(python_class, message);
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+}
+
+}  // namespace
 
 void register_error_translation() {
     py::register_exception_translator([](std::exception_ptr p) {
@@ -15,8 +27,12 @@ void register_error_translation() {
             std::rethrow_exception(p);
         } catch (const Error& e) {
             // One map, in Python: streamcore.errors.from_native (futures use it too).
-            py::object error = py::module_::import("streamcore.errors").attr("from_native")(e.python_class(), e.what());
-            PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+            raise_native(e.python_class(), e.what());
+        } catch (const std::bad_alloc& e) {
+            // As on the workers (a job's std::exception becomes InferenceError): a StreamcoreError.
+            raise_native("InferenceError",
+                         std::string("out of memory in streamcore's native code (") + e.what() +
+                             "); the frame, the model or the number of devices needs more memory than is free");
         }
     });
 }

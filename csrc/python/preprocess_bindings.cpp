@@ -4,6 +4,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <limits>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -103,7 +105,13 @@ Plane borrow_plane(const py::handle& obj, int index, const char* format, const P
             throw InputError(label + ": stride " + std::to_string(*stride) + " is shorter than a row of " +
                              std::to_string(need.width_bytes) + " bytes; give the positive line size");
         const std::ptrdiff_t length = info.shape[0];
-        const std::ptrdiff_t extent = need.rows > 0 ? (need.rows - 1) * *stride + need.width_bytes : 0;
+        // 64-bit with overflow checks: a huge stride must not wrap into a small extent.
+        std::ptrdiff_t extent = 0;
+        if (need.rows > 0 &&
+            (__builtin_mul_overflow(std::ptrdiff_t(need.rows - 1), *stride, &extent) ||
+             __builtin_add_overflow(extent, std::ptrdiff_t(need.width_bytes), &extent)))
+            throw InputError(label + ": stride " + std::to_string(*stride) + " times " +
+                             std::to_string(need.rows) + " rows overflows; give the plane's real line size");
         if (length < extent)
             throw InputError(label + " holds " + std::to_string(length) + " bytes, but " + need_text +
                              " with stride " + std::to_string(*stride) + " need " + std::to_string(extent));
@@ -121,8 +129,13 @@ Plane borrow_plane(const py::handle& obj, int index, const char* format, const P
                              " disagrees with the array's row stride " + std::to_string(info.strides[0]) +
                              "; leave strides out for arrays");
         plane.stride = info.strides[0];
-        plane.rows = int(info.shape[0]);
-        plane.width_bytes = int(info.ndim == 2 ? info.shape[1] : info.shape[1] * info.shape[2]);
+        // Clamped, never truncated: a plane larger than an int can hold still covers `need`.
+        const auto clamp = [](py::ssize_t v) { return int(std::min<py::ssize_t>(v, std::numeric_limits<int>::max())); };
+        py::ssize_t row_bytes = info.shape[1];
+        if (info.ndim == 3 && __builtin_mul_overflow(info.shape[1], info.shape[2], &row_bytes))
+            row_bytes = std::numeric_limits<py::ssize_t>::max();
+        plane.rows = clamp(info.shape[0]);
+        plane.width_bytes = clamp(row_bytes);
         if (plane.rows < need.rows || plane.width_bytes < need.width_bytes)
             throw InputError(label + " is " + std::to_string(plane.rows) + " rows of " +
                              std::to_string(plane.width_bytes) + " bytes, smaller than the " + need_text +
@@ -144,9 +157,7 @@ FrameView make_frame_view(const std::string& format, int width, int height, cons
     f.format = parse_format(format, &full_range_hint);
     f.matrix = parse_matrix(matrix);
     f.range = range ? parse_range(*range) : (full_range_hint ? Range::Full : Range::Limited);
-    if (width <= 0 || height <= 0)
-        throw InputError("frame size " + std::to_string(width) + "x" + std::to_string(height) +
-                         " is empty; pass the frame's positive width and height");
+    check_frame_size(width, height);
     f.width = width;
     f.height = height;
     const int count = plane_count(f.format);
@@ -193,7 +204,7 @@ uint8_t checked_pad(int value) {
     return uint8_t(value);
 }
 
-TensorDesc describe_output(py::array out, float scale, int zero_point) {
+TensorDesc describe_output(py::array out, float scale, int64_t zero_point) {
     TensorDesc t;
     const py::dtype dt = out.dtype();
     if (dt.is(py::dtype::of<uint8_t>()))
@@ -216,7 +227,7 @@ TensorDesc describe_output(py::array out, float scale, int zero_point) {
     t.data = out.mutable_data();
     t.bytes = size_t(out.nbytes());
     t.scale = scale;
-    t.zero_point = zero_point;
+    t.zero_point = checked_zero_point(zero_point, t.dtype, "preprocess out");
     return t;
 }
 
@@ -282,7 +293,7 @@ void bind_preprocess(py::module_& m) {
     m.def(
         "preprocess",
         [](const FrameView& view, py::array out, const PreprocessParams& params, float scale,
-           int zero_point) {
+           int64_t zero_point) {
             const TensorDesc tensor = describe_output(out, scale, zero_point);
             const Frame frame = view.frame;
             const PreprocessParams settings = params;

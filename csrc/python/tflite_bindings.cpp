@@ -10,6 +10,7 @@
 #include "backends/tflite/symbols.h"
 #include "backends/tflite/xnnpack.h"
 #include "python/keepalive.h"
+#include "preprocess/preprocess.h"
 #include "python/probe.h"
 
 namespace py = pybind11;
@@ -61,13 +62,14 @@ void bind_tflite(py::module_& m) {
             const TensorMeta& in = inputs[0];
             if (in.shape.size() != 4) throw ModelError("device " + name + ": the input is not [1, H, W, C]");
             TensorDesc desc;
+            desc.dtype = parse_dtype(in.dtype);
+            check_input_shape(in.shape[1], in.shape[2], in.shape[3], desc.dtype, "device " + name);
             desc.data = reinterpret_cast<void*>(input_ptr);
             desc.height = static_cast<int>(in.shape[1]);
             desc.width = static_cast<int>(in.shape[2]);
             desc.channels = static_cast<int>(in.shape[3]);
-            desc.dtype = parse_dtype(in.dtype);
             desc.scale = in.scale;
-            desc.zero_point = static_cast<int>(in.zero_point);
+            desc.zero_point = checked_zero_point(in.zero_point, desc.dtype, "device " + name + " input");
             desc.bytes = static_cast<std::size_t>(desc.height) * desc.width * desc.channels *
                          (desc.dtype == DType::Float32 ? 4 : 1);
             std::vector<const void*> data;

@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from .._native import core
 from ..engine.model import Model, image_input_shape, tensor_infos
 from ..errors import BackendUnavailableError, DeviceNotFoundError, ModelError
@@ -105,10 +107,7 @@ def build_device(
             )
     except (ValueError, RuntimeError) as e:
         raise ModelError(f"{model.name}: TFLite could not build an interpreter: {e}") from None
-    handle = int(interpreter._native_handle())
-    keepalive = bind(handle)
-    core.allocate_tensors(handle)
-
+    # The input is described (and refused if absurd) before AllocateTensors sizes anything.
     inputs = tensor_infos(interpreter.get_input_details())
     if len(inputs) != 1:
         raise ModelError(
@@ -116,9 +115,15 @@ def build_device(
         )
     image_input_shape(inputs[0], model.name)
     input_info = inputs[0]
-    # One invoke settles any tensor that is only sized at the first run (SSD postprocess).
+    handle = int(interpreter._native_handle())
+    keepalive = bind(handle)
+    core.allocate_tensors(handle)
+    # One invoke settles any tensor that is only sized at the first run (SSD postprocess). It
+    # runs on zeros (the arena may hold anything), so the probe below runs on a different input.
+    interpreter.tensor(input_info.index)().fill(0)
     core.invoke(handle)
     outputs = tensor_infos(interpreter.get_output_details())
+    _refuse_dynamic_outputs(interpreter, handle, model, input_info, outputs)
     native = core.tflite_device(
         name=name,
         kind=f"tflite:{kind}",
@@ -133,6 +138,113 @@ def build_device(
     )
     native.set_output_layout([(offset, nbytes) for _, _, offset, nbytes in output_layout(outputs)])
     return BuiltDevice(native, name, kind, inputs, outputs, "tflite")
+
+
+# Ops whose output size depends on the input values: refused whatever a probe run shows.
+_DATA_DEPENDENT_OPS = frozenset({"WHERE", "UNIQUE"})
+# Dynamic-allocated, but fixed in size once the first invoke has run (the SSD models' outputs).
+_FIXED_AFTER_FIRST_RUN = frozenset({"TFLite_Detection_PostProcess"})
+
+
+def output_producers(data: bytes) -> Dict[int, str]:
+    """{tensor index: the op that writes it} for the main subgraph (builtin name or custom code)."""
+    return {index: op for index, (op, _) in _written_tensors(data).items()}
+
+
+def _written_tensors(data: bytes) -> Dict[int, Tuple[str, List[int]]]:
+    """{tensor index: (the op that writes it, the tensor's shape as the file states it, with -1
+    where its shape_signature says the size is unknown)} for the main subgraph."""
+    import tflite
+
+    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if isinstance(v, int) and not k.startswith("_")}
+    model: Any = tflite.Model.GetRootAsModel(data, 0)
+    codes = []
+    for c in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(c)
+        custom = code.CustomCode()
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        codes.append(custom.decode("utf-8", "replace") if custom else names.get(builtin, str(builtin)))
+    written: Dict[int, Tuple[str, List[int]]] = {}
+    sg = model.Subgraphs(0)
+    for o in range(sg.OperatorsLength()):
+        op = sg.Operators(o)
+        for i in range(op.OutputsLength()):
+            index = int(op.Outputs(i))
+            tensor = sg.Tensors(index)
+            shape = [int(tensor.Shape(d)) for d in range(tensor.ShapeLength())]
+            signature = [int(tensor.ShapeSignature(d)) for d in range(tensor.ShapeSignatureLength())]
+            if len(signature) == len(shape):
+                shape = [-1 if sig < 0 else dim for dim, sig in zip(shape, signature)]
+            written[index] = (codes[op.OpcodeIndex()], shape)
+    return written
+
+
+def _refuse_dynamic_outputs(
+    interpreter: Any, handle: int, model: Model, input_info: TensorInfo, outputs: Sequence[TensorInfo]
+) -> None:
+    """The device copies each output from where TFLite left it at build time: an output whose
+    size is known only after a run (TFLite reallocates it during invoke) would be read from
+    freed memory, or stale. Such models are refused here, after the warm-up invoke:
+
+    - an output written by an op whose output size follows the input values (WHERE, UNIQUE);
+    - an output whose shape_signature has an unknown (-1) dimension, other than a batch
+      dimension the input shares;
+    - an output whose shape or data pointer changes when the model runs again on another input.
+
+    TFLite_Detection_PostProcess outputs are dynamic-allocated but fixed after the first invoke
+    (the SSD models): they are kept."""
+    written = _written_tensors(model.data)
+    producers = {index: op for index, (op, _) in written.items()}
+    input_batch_unknown = _signature(interpreter, input_info.index)[:1] == [-1]
+
+    def state(info: TensorInfo) -> Tuple[int, Tuple[int, ...]]:
+        view = interpreter.tensor(info.index)()
+        return int(view.ctypes.data), tuple(int(d) for d in view.shape)
+
+    def refuse(info: TensorInfo, why: str) -> None:
+        raise ModelError(
+            f"{model.name}: output {info.name!r} has a size known only after a run ({why}); "
+            "run it on litert:cpu or openvino, which report them"
+        )
+
+    checked = [info for info in outputs if producers.get(info.index) not in _FIXED_AFTER_FIRST_RUN]
+    for info in checked:
+        op = producers.get(info.index)
+        if op in _DATA_DEPENDENT_OPS:
+            refuse(info, f"it is written by {op}")
+        signature = _signature(interpreter, info.index)
+        unknown = [i for i, d in enumerate(signature) if d < 0 and not (i == 0 and input_batch_unknown)]
+        if unknown:
+            refuse(info, f"its shape signature {signature} has unknown dimensions")
+        ran = tuple(info.shape)  # after the warm-up invoke
+        stated = written[info.index][1] if info.index in written else list(ran)
+        if len(ran) != len(stated) or any(d >= 0 and d != r for d, r in zip(stated, ran)):
+            refuse(info, f"it is {list(ran)} after a run, not the model's {stated}")
+    if not checked:
+        return
+    before = {info.index: state(info) for info in checked}
+    # Run again on another input, a ramp through every byte value (the warm-up ran on the
+    # zeroed arena): data-dependent sizes move.
+    image = interpreter.tensor(input_info.index)()
+    ramp = (np.arange(image.size, dtype=np.int64) % 256).astype(np.uint8).reshape(image.shape)
+    if image.dtype.itemsize == 1:
+        image[...] = ramp.view(image.dtype)
+    else:
+        image[...] = (ramp / 127.5 - 1.0).astype(image.dtype)
+    del image  # no view of TFLite's memory is held across an invoke
+    core.invoke(handle)
+    for info in checked:
+        address, shape = state(info)
+        if shape != before[info.index][1]:
+            refuse(info, f"its shape went from {list(before[info.index][1])} to {list(shape)} on another input")
+        if address != before[info.index][0]:
+            refuse(info, "TFLite moved it to new memory on another input")
+
+
+def _signature(interpreter: Any, index: int) -> List[int]:
+    details = interpreter._get_tensor_details(index, 0)
+    signature = details.get("shape_signature", details["shape"])
+    return [int(d) for d in signature]
 
 
 def _meta(info: TensorInfo) -> Any:

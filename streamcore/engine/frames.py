@@ -57,10 +57,21 @@ def to_frame_view(
     planes without copying. `matrix` ("bt601"/"bt709") and `range` ("limited"/"full") override
     what the frame says; unspecified YUV is BT.709 from 720 lines up, else BT.601.
     """
-    if _VideoFrame is not None and isinstance(frame, _VideoFrame):
-        return _from_av(frame, format, matrix, range)
-    if isinstance(frame, np.ndarray):
-        return _from_array(frame, format, matrix, range)
+    for option, value in (("format", format), ("matrix", matrix), ("range", range)):
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{option}={value!r}; pass a string (or leave it out)")
+    try:
+        if _VideoFrame is not None and isinstance(frame, _VideoFrame):
+            return _from_av(frame, format, matrix, range)
+        if isinstance(frame, np.ndarray):
+            return _from_array(frame, format, matrix, range)
+    except (TypeError, OverflowError, AttributeError) as e:
+        # A frame whose attributes or sizes the native view cannot take (pybind11's TypeError
+        # for an int past 32 bits, say): the caller's data, so an InputError saying which.
+        raise InputError(
+            f"cannot make a frame of this {type(frame).__name__} ({type(e).__name__}: {str(e).splitlines()[0]}); "
+            "pass an av.VideoFrame or a uint8 numpy array of at most 65536 pixels a side"
+        ) from None
     raise InputError(
         f"cannot preprocess a {type(frame).__name__}; pass an av.VideoFrame or a uint8 numpy array "
         "(HxWx3 RGB, HxWx4 RGBA, HxW gray, or (H*3//2)xW yuv420p/nv12 with format=...)"

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..types import TensorInfo
-from .model_check import check_tflite
+from .model_check import check_input_size, check_tflite
 
 __all__ = ["Model", "ModelSource", "EDGETPU_CUSTOM_OP"]
 
@@ -109,4 +109,10 @@ def image_input_shape(info: TensorInfo, model_name: str) -> Tuple[int, int, int]
             f"{model_name}: input {info.name!r} is {described}; image inputs must be "
             f"one of {', '.join(IMAGE_DTYPES)}"
         )
+    if min(shape[1], shape[2]) < 1:
+        raise ModelError(
+            f"{model_name}: input {info.name!r} is {described}, with an empty or unknown side; "
+            "streamcore needs a fixed [1, height, width, channels] input"
+        )
+    check_input_size(tuple(shape), info.dtype.itemsize, f"{model_name}: input {info.name!r}")
     return shape[1], shape[2], shape[3]

@@ -12,10 +12,16 @@ from typing import Any
 
 from ..errors import ModelError
 
-__all__ = ["check_tflite"]
+__all__ = ["check_tflite", "MAX_INPUT_SIDE", "MAX_INPUT_BYTES"]
 
 MAX_TENSORS = 1 << 20
 MAX_DIM = 1 << 30
+# The largest model input any backend is allowed to allocate: a side over 8192 pixels or more
+# than 256 MiB is a corrupt or mistaken model ([1, 40000, 40000, 3] grew to 24 GB and was killed).
+MAX_INPUT_SIDE = 8192
+MAX_INPUT_BYTES = 256 << 20
+# Bytes per element of each tflite.TensorType (STRING, RESOURCE, VARIANT count as 1).
+_TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 5: 1, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 15: 4, 16: 2, 17: 1}
 
 
 def _count(n: int, what: str, limit: int, name: str) -> int:
@@ -77,6 +83,9 @@ def _walk(data: bytes, name: str) -> None:
             for i in range(_count(length, f"subgraph {what}", ntensors, name)):
                 if not 0 <= get(i) < ntensors:
                     raise ModelError(f"{name}: subgraph {s} {what} {i} is tensor {get(i)}, which does not exist")
+        if s == 0:  # the model's inputs: checked before any runtime allocates them
+            for i in range(sg.InputsLength()):
+                _check_input_size(sg.Tensors(sg.Inputs(i)), name)
         for o in range(_count(sg.OperatorsLength(), "operator", limit, name)):
             op = sg.Operators(o)
             if not 0 <= op.OpcodeIndex() < ncodes:
@@ -87,3 +96,30 @@ def _walk(data: bytes, name: str) -> None:
                     # -1 marks an omitted optional input; an output must exist
                     if not (-1 if what == "input" else 0) <= index < ntensors:
                         raise ModelError(f"{name}: operator {o} of subgraph {s} {what} {i} is tensor {index}, which does not exist")
+
+
+def check_input_size(shape: "tuple[int, ...]", itemsize: int, what: str) -> None:
+    """ModelError if an input of `shape` (an image [1, H, W, C] or any other) is larger than any
+    frame model needs: a side over MAX_INPUT_SIDE or more than MAX_INPUT_BYTES."""
+    dims = [max(int(d), 1) for d in shape]  # -1 (unknown) counts as 1
+    sides = dims[1:3] if len(dims) == 4 else []
+    if any(side > MAX_INPUT_SIDE for side in sides):
+        raise ModelError(
+            f"{what} is {list(shape)}, with a side over the limit of {MAX_INPUT_SIDE} pixels; "
+            "the model is corrupt or not a frame model (resize its input)"
+        )
+    nbytes = itemsize
+    for d in dims:
+        nbytes *= d  # Python ints: no overflow
+    if nbytes > MAX_INPUT_BYTES:
+        raise ModelError(
+            f"{what} is {list(shape)} ({nbytes} bytes), over the limit of {MAX_INPUT_BYTES >> 20} MiB "
+            "per input; the model is corrupt or not a frame model"
+        )
+
+
+def _check_input_size(tensor: Any, name: str) -> None:
+    shape = tuple(int(tensor.Shape(d)) for d in range(tensor.ShapeLength()))
+    label = tensor.Name()
+    label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
+    check_input_size(shape, _TYPE_BYTES.get(int(tensor.Type()), 1), f"{name}: input {label!r}")

@@ -29,6 +29,9 @@ log = logging.getLogger("streamcore.engine")
 Roi = Tuple[int, int, int, int]  # x, y, width, height in frame pixels
 Adapter = Callable[[Result], Any]
 
+_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
+_FRAME_OPTIONS = ("format", "matrix", "range")
+
 _stuck_cores: List[Any] = []  # cores whose workers outlived close(): never freed under them
 
 
@@ -170,6 +173,12 @@ class ModelRunner:
     async def infer(self, frame: Any, roi: Optional[Roi], frame_options: Dict[str, Any]) -> Result:
         if self.native is None or self._slots is None:
             raise EngineClosedError("the engine is closed; create a new Engine")
+        unknown = sorted(set(frame_options) - set(_FRAME_OPTIONS))
+        if unknown:
+            raise errors.InputError(
+                f"unknown frame option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                f"infer takes {', '.join(_FRAME_OPTIONS)} (as strings) besides roi and model"
+            )
         view = to_frame_view(frame, **frame_options)
         params = self._params if roi is None else self._roi_params(roi)
         await self._slots.acquire()
@@ -193,8 +202,13 @@ class ModelRunner:
     def _roi_params(self, roi: Roi) -> Any:
         try:
             x, y, w, h = (int(v) for v in roi)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise errors.RoiError(f"roi={roi!r}; pass (x, y, width, height) in frame pixels") from None
+        if not all(_INT_MIN <= v <= _INT_MAX for v in (x, y, w, h)):
+            raise errors.RoiError(
+                f"roi={roi!r} reaches outside any frame (values must fit 32 bits); "
+                "pass (x, y, width, height) in frame pixels"
+            )
         return core.PreprocessParams(roi=(x, y, w, h), **self._param_kwargs)
 
     def _on_completions(self) -> None:

@@ -7,6 +7,7 @@
 
 #include "backends/litert/quiet_stderr.h"
 #include "common/errors.h"
+#include "preprocess/preprocess.h"
 
 namespace sc {
 namespace litert {
@@ -119,6 +120,10 @@ LiteRtDevice::LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* m
             input_meta_.scale = qp.scale;
             input_meta_.zero_point = qp.zero_point;
         }
+        // Before anything the input's size is allocated: a corrupt model asks for gigabytes.
+        check_input_shape(il.dimensions[1], il.dimensions[2], il.dimensions[3], dt, "model input '" + input_meta_.name + "'");
+        if (input_meta_.scale > 0)
+            checked_zero_point(input_meta_.zero_point, dt, "model input '" + input_meta_.name + "'");
         const std::size_t in_bytes = std::size_t(il.dimensions[1]) * il.dimensions[2] * il.dimensions[3] * esize;
 
         // ---- compile for the CPU with XNNPACK (threads, QS8|QU8) ----

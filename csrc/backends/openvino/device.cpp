@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "common/errors.h"
+#include "preprocess/preprocess.h"
 
 namespace sc {
 
@@ -241,6 +242,10 @@ OpenVinoDevice::OpenVinoDevice(std::shared_ptr<OpenVinoCompiled> compiled, std::
                 throw ModelError(std::string("model input type ") + numpy_name(in_port_.type) +
                                  " is not supported (uint8, int8, float32)");
         }
+        // Before anything the input's size is allocated: a corrupt model asks for gigabytes.
+        check_input_shape(s[1], s[2], s[3], dt, "model input '" + in_port_.name + "'");
+        if (dt != DType::Float32)
+            checked_zero_point(options.input_quant.zero_point, dt, "model input '" + in_port_.name + "'");
         input_buffer_ = aligned_buffer(in_port_.bytes);
         input_tensor_ = wrap(in_port_, input_buffer_);
         rt_->check(a.ov_infer_request_set_input_tensor_by_index(request_, 0, input_tensor_), "DeviceError",

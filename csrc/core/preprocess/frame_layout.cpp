@@ -1,5 +1,8 @@
 #include "preprocess/frame_layout.h"
 
+#include <cstdint>
+#include <limits>
+
 #include "common/errors.h"
 
 namespace sc {
@@ -28,11 +31,33 @@ bool is_yuv(PixelFormat format) {
            format == PixelFormat::NV21;
 }
 
+void check_frame_size(int width, int height) {
+    if (width <= 0 || height <= 0)
+        throw InputError("frame size " + std::to_string(width) + "x" + std::to_string(height) +
+                         " is empty; pass the frame's positive width and height");
+    if (width > kMaxFrameSide || height > kMaxFrameSide)
+        throw InputError("frame size " + std::to_string(width) + "x" + std::to_string(height) +
+                         " is over the limit of " + std::to_string(kMaxFrameSide) +
+                         " pixels a side; pass the frame's real width and height (or downscale it first)");
+}
+
+namespace {
+
+int checked_int(int64_t value, const char* what) {
+    if (value < 0 || value > std::numeric_limits<int>::max())
+        throw InputError(std::string("frame ") + what + " of " + std::to_string(value) +
+                         " bytes is out of range; frame sides are limited to " + std::to_string(kMaxFrameSide));
+    return int(value);
+}
+
+}  // namespace
+
 PlaneShape required_plane_shape(PixelFormat format, int width, int height, int index) {
-    if (index == 0) return {height, width * bytes_per_pixel(format)};
-    const int chroma_w = (width + 1) / 2, chroma_h = (height + 1) / 2;
-    if (format == PixelFormat::YUV420P) return {chroma_h, chroma_w};
-    return {chroma_h, 2 * chroma_w};  // interleaved UV / VU
+    const int64_t w = width, h = height;
+    if (index == 0) return {checked_int(h, "height"), checked_int(w * bytes_per_pixel(format), "row")};
+    const int64_t chroma_w = (w + 1) / 2, chroma_h = (h + 1) / 2;
+    if (format == PixelFormat::YUV420P) return {checked_int(chroma_h, "height"), checked_int(chroma_w, "row")};
+    return {checked_int(chroma_h, "height"), checked_int(2 * chroma_w, "row")};  // interleaved UV / VU
 }
 
 const char* format_name(PixelFormat format) {
@@ -50,9 +75,7 @@ const char* format_name(PixelFormat format) {
 }
 
 void check_frame(const Frame& frame) {
-    if (frame.width <= 0 || frame.height <= 0)
-        throw InputError("frame size " + std::to_string(frame.width) + "x" +
-                         std::to_string(frame.height) + " is empty; pass a decoded, non-empty frame");
+    check_frame_size(frame.width, frame.height);
     const int n = plane_count(frame.format);
     if (frame.num_planes < n)
         throw InputError(std::string(format_name(frame.format)) + " needs " + std::to_string(n) +

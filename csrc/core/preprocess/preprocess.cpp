@@ -53,7 +53,12 @@ void check_tensor(const TensorDesc& t) {
     if (t.channels != 1 && t.channels != 3)
         throw InputError("the output tensor has " + std::to_string(t.channels) +
                          " channels; preprocess writes 1 (luma) or 3 (RGB/BGR)");
-    const size_t need = size_t(t.height) * t.width * t.channels * element_size(t.dtype);
+    checked_zero_point(t.zero_point, t.dtype, "the output tensor");
+    size_t need = 0;
+    if (__builtin_mul_overflow(size_t(t.height), size_t(t.width), &need) ||
+        __builtin_mul_overflow(need, size_t(t.channels) * element_size(t.dtype), &need))
+        throw InputError("the output tensor " + std::to_string(t.height) + "x" + std::to_string(t.width) +
+                         " is too large to address");
     if (t.bytes < need)
         throw InputError("the output tensor holds " + std::to_string(t.bytes) + " bytes but " +
                          std::to_string(t.height) + "x" + std::to_string(t.width) + "x" +
@@ -140,6 +145,33 @@ void fix_vertical(const Taps& t, std::vector<int16_t>& weights) {
 }
 
 }  // namespace
+
+void check_input_shape(int64_t height, int64_t width, int64_t channels, DType dtype, const std::string& what) {
+    const std::string shape = "[1, " + std::to_string(height) + ", " + std::to_string(width) + ", " +
+                              std::to_string(channels) + "]";
+    if (height <= 0 || width <= 0 || channels <= 0)
+        throw ModelError(what + ": image input " + shape + " has an empty or unknown dimension; "
+                         "streamcore needs a fixed [1, height, width, channels] input");
+    if (height > kMaxTensorSide || width > kMaxTensorSide)
+        throw ModelError(what + ": image input " + shape + " has a side over the limit of " +
+                         std::to_string(kMaxTensorSide) + " pixels; the model is corrupt or not a "
+                         "frame model (resize its input)");
+    const int64_t bytes = height * width * channels * int64_t(element_size(dtype));  // <= 8192^2 * c * 4
+    if (channels > 4 || bytes > kMaxInputBytes)
+        throw ModelError(what + ": image input " + shape + " needs " + std::to_string(bytes) +
+                         " bytes, over the limit of " + std::to_string(kMaxInputBytes >> 20) +
+                         " MiB per input; the model is corrupt or not a frame model");
+}
+
+int checked_zero_point(int64_t zero_point, DType dtype, const std::string& what) {
+    if (dtype == DType::Float32) return (zero_point >= INT32_MIN && zero_point <= INT32_MAX) ? int(zero_point) : 0;
+    const int64_t lo = dtype == DType::Int8 ? -128 : 0, hi = dtype == DType::Int8 ? 127 : 255;
+    if (zero_point < lo || zero_point > hi)
+        throw ModelError(what + ": zero point " + std::to_string(zero_point) + " is not a " +
+                         (dtype == DType::Int8 ? "int8" : "uint8") + " value (" + std::to_string(lo) + ".." +
+                         std::to_string(hi) + "); the model's input quantization is corrupt");
+    return int(zero_point);
+}
 
 Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
     check_frame(frame);

@@ -23,6 +23,7 @@ TENSOR_TYPES: Dict[str, int] = {
     "uint8": tflite.TensorType.UINT8,
     "int64": tflite.TensorType.INT64,
     "int8": tflite.TensorType.INT8,
+    "bool": tflite.TensorType.BOOL,
 }
 
 _SCHEMA_VERSION = 3
@@ -61,6 +62,7 @@ class _Tensor:
     dtype: str
     buffer: int
     quantization: Optional[Quantization]
+    shape_signature: Optional[Tuple[int, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,17 @@ class GraphBuilder:
         shape: Sequence[int],
         dtype: str,
         quantization: Optional[Quantization] = None,
+        shape_signature: Optional[Sequence[int]] = None,
     ) -> int:
-        """Add a tensor computed at run time (input, output or intermediate); returns its index."""
-        return self._add_tensor(name, shape, dtype, 0, quantization)
+        """Add a tensor computed at run time (input, output or intermediate); returns its index.
+        `shape_signature` (-1 for a dimension known only at run time) is written when given."""
+        index = self._add_tensor(name, shape, dtype, 0, quantization)
+        if shape_signature is not None:
+            t = self._tensors[index]
+            self._tensors[index] = _Tensor(
+                t.name, t.shape, t.dtype, t.buffer, t.quantization, tuple(int(d) for d in shape_signature)
+            )
+        return index
 
     def constant(
         self, name: str, data: NDArray[Any], quantization: Optional[Quantization] = None
@@ -235,9 +245,14 @@ class GraphBuilder:
             tflite.QuantizationParametersAddQuantizedDimension(fb, q.axis)
             quant = tflite.QuantizationParametersEnd(fb)
         shape = fb.CreateNumpyVector(np.asarray(tensor.shape, dtype=np.int32))
+        signature = None
+        if tensor.shape_signature is not None:
+            signature = fb.CreateNumpyVector(np.asarray(tensor.shape_signature, dtype=np.int32))
         name = fb.CreateString(tensor.name)
         tflite.TensorStart(fb)
         tflite.TensorAddShape(fb, shape)
+        if signature is not None:
+            tflite.TensorAddShapeSignature(fb, signature)
         tflite.TensorAddType(fb, TENSOR_TYPES[tensor.dtype])
         tflite.TensorAddBuffer(fb, tensor.buffer)
         tflite.TensorAddName(fb, name)
