@@ -13,7 +13,7 @@ import numpy as np
 
 from .._native import core
 from ..engine.model import Model, image_input_shape, tensor_infos
-from ..errors import BackendUnavailableError, DeviceNotFoundError, ModelError
+from ..errors import BackendUnavailableError, DeviceNotFoundError, ModelError, StreamcoreError
 from ..types import TensorInfo
 from .base import BuiltDevice, CpuOnly, Placement, output_layout
 from .specs import DeviceRequest, positive
@@ -117,13 +117,23 @@ def build_device(
     input_info = inputs[0]
     handle = int(interpreter._native_handle())
     keepalive = bind(handle)
-    core.allocate_tensors(handle)
-    # One invoke settles any tensor that is only sized at the first run (SSD postprocess). It
-    # runs on zeros (the arena may hold anything), so the probe below runs on a different input.
-    interpreter.tensor(input_info.index)().fill(0)
-    core.invoke(handle)
-    outputs = tensor_infos(interpreter.get_output_details())
-    _refuse_dynamic_outputs(interpreter, handle, model, input_info, outputs)
+    failure: Optional[Tuple[type, str]] = None
+    try:
+        core.allocate_tensors(handle)
+        # One invoke settles any tensor that is only sized at the first run (SSD postprocess). It
+        # runs on zeros (the arena may hold anything), so the probe below runs on a different input.
+        interpreter.tensor(input_info.index)().fill(0)
+        core.invoke(handle)
+        outputs = tensor_infos(interpreter.get_output_details())
+        _refuse_dynamic_outputs(interpreter, handle, model, input_info, outputs)
+    except StreamcoreError as e:
+        failure = (type(e), str(e))
+    if failure is not None:
+        # Release the interpreter, then the device it is bound to, before raising: a traceback
+        # holding them would keep an Edge TPU open after the refusal.
+        del interpreter
+        keepalive.clear()
+        raise failure[0](failure[1])
     native = core.tflite_device(
         name=name,
         kind=f"tflite:{kind}",
