@@ -231,7 +231,19 @@ def test_sigint_during_startup_is_one_line_and_130(model: Path, long_clip: Path,
     proc = subprocess.Popen([sys.executable, "-m", "streamcore", "run", "-m", str(model), "-d", "cpu:1",
                              "--realtime", str(long_clip)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
-    time.sleep(delay)
+    if delay < 0.2:
+        # As early as streamcore can act: once the package's imports are under way (numpy
+        # mapped). Before that, CPython itself is starting, and only its own handler exists.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if "multiarray" in Path(f"/proc/{proc.pid}/maps").read_text():
+                    break
+            except OSError:
+                pass
+            time.sleep(0.005)
+    else:
+        time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
