@@ -39,6 +39,7 @@ class Outcome:
     type: str = ""
     message: str = ""
     known: str = ""  # the reason, when the case matches a known (xfailed) bug
+    ms: float = 0.0
 
 
 @dataclass
@@ -65,7 +66,8 @@ class Report:
             f"fuzz {self.name}: {len(self.cases)} cases, {self.count('ok')} ok, "
             f"{self.count('streamcore')} StreamcoreError, {self.count('crash', 'hang')} crashes "
             f"({self.count('crash', 'hang', known=True)} known), {self.count('other')} non-streamcore errors "
-            f"({self.count('other', known=True)} known); {self.children} child processes, {self.seconds:.1f} s"
+            f"({self.count('other', known=True)} known); {self.count('skipped')} not run (known bugs); "
+            f"{self.children} child processes, {self.seconds:.1f} s"
         )
 
     def describe(self, outcome: Outcome) -> str:
@@ -79,7 +81,9 @@ class Report:
             "cases": len(self.cases),
             "crashes": self.count("crash", "hang"),
             "non_streamcore_errors": self.count("other"),
-            "findings": [
+            "skipped_known": self.count("skipped"),
+            "slowest": sorted(((o.ms, o.index) for o in self.outcomes), reverse=True)[:5],
+        "findings": [
                 {**o.__dict__, "case": self.cases[o.index]}
                 for o in self.outcomes
                 if o.status in ("crash", "hang", "other")
@@ -96,15 +100,36 @@ def _child_env() -> Dict[str, str]:
     return env
 
 
-def _run_child(target: str, cases: Sequence[Case], timeout: float) -> "tuple[List[Dict[str, Any]], int, str]":
+def _limits(memory_mb: int) -> Callable[[], None]:
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash is reported, not dumped
+        if memory_mb and "libasan" not in os.environ.get("LD_PRELOAD", ""):
+            # A native allocation sized from a huge (refused too late) frame fails at once
+            # (std::bad_alloc) instead of paging gigabytes in before it crashes.
+            resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+
+    return apply
+
+
+def _run_child(
+    target: str, cases: Sequence[Case], timeout: float, memory_mb: int = 0
+) -> "tuple[List[Dict[str, Any]], int, str]":
     """(result lines, exit code (-1 on a hang), stderr tail)."""
+    env = _child_env()
+    if memory_mb and "libasan" in env.get("LD_PRELOAD", ""):  # ASan's shadow memory needs the address space
+        env["ASAN_OPTIONS"] = ":".join(
+            filter(None, [env.get("ASAN_OPTIONS"), f"max_allocation_size_mb={memory_mb}", "allocator_may_return_null=1"])
+        )
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fuzz_harness", target],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=str(ROOT),
-        env=_child_env(),
+        env=env,
+        preexec_fn=_limits(memory_mb),
     )
     try:
         out, err = proc.communicate(json.dumps(list(cases)).encode(), timeout=timeout)
@@ -131,18 +156,32 @@ def run_cases(
     known: Callable[[Case, Outcome], str] = lambda case, outcome: "",
     timeout: float = 120.0,
     batch: int = 1000,
+    memory_mb: int = 0,
+    skip: Callable[[Case], str] = lambda case: "",
 ) -> Report:
-    """Runs `cases` through `target` ("module:function") in as few children as crashes allow."""
+    """Runs `cases` through `target` ("module:function") in as few children as crashes allow.
+    `memory_mb` caps a child's address space (or, under ASan, its largest allocation).
+    Cases `skip` names a known bug for are not run (each such bug has an xfail reproducer)."""
     report = Report(name, list(cases))
     started = time.monotonic()
+    run_index: List[int] = []
+    for index, case in enumerate(cases):
+        reason = skip(case)
+        if reason:
+            report.outcomes.append(Outcome(index, "skipped", known=reason))
+        else:
+            run_index.append(index)
+    cases = [cases[i] for i in run_index]
+    first_outcome = len(report.outcomes)
     start = 0
     while start < len(cases):
         chunk = list(cases[start : start + batch])
-        lines, code, tail = _run_child(target, chunk, timeout)
+        lines, code, tail = _run_child(target, chunk, timeout, memory_mb)
         report.children += 1
         for line in lines:
             report.outcomes.append(
-                Outcome(start + int(line["i"]), line["status"], line.get("type", ""), line.get("message", ""))
+                Outcome(start + int(line["i"]), line["status"], line.get("type", ""), line.get("message", ""),
+                        ms=float(line.get("ms", 0.0)))
             )
         done = len(lines)
         if done == len(chunk) and code == 0:
@@ -153,7 +192,7 @@ def run_cases(
             start += done
             continue
         suspect = start + done
-        alone, alone_code, alone_tail = _run_child(target, [cases[suspect]], timeout)
+        alone, alone_code, alone_tail = _run_child(target, [cases[suspect]], timeout, memory_mb)
         report.children += 1
         if alone and alone_code == 0:
             message = (
@@ -166,7 +205,8 @@ def run_cases(
         report.outcomes.append(Outcome(suspect, status, f"exit {code}", message))
         start = suspect + 1
     report.seconds = time.monotonic() - started
-    for outcome in report.outcomes:
+    for outcome in report.outcomes[first_outcome:]:
+        outcome.index = run_index[outcome.index]  # back to the index in report.cases
         outcome.known = known(report.cases[outcome.index], outcome) if outcome.status != "ok" else ""
     report.write()
     return report
@@ -190,12 +230,14 @@ def _child(target: str) -> None:
     if setup is not None:
         setup()
     for i, case in enumerate(cases):
+        t0 = time.perf_counter()
         try:
             run_case(case)
             line: Dict[str, Any] = {"status": "ok"}
         except Exception as exc:  # noqa: BLE001 - classifying every exception is the point
             line = classify(exc)
         line["i"] = i
+        line["ms"] = round((time.perf_counter() - t0) * 1000, 1)
         print(json.dumps(line, default=str), flush=True)
     teardown = getattr(run_case, "teardown", None)
     if teardown is not None:

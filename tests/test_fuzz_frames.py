@@ -10,6 +10,7 @@ its case instead of taking the test run down.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -26,8 +27,8 @@ INT_MAX = 2**31 - 1
 PLANE_BUDGET = 4 << 20
 
 # A fixed, bounded number of examples: the fuzz files together stay well under a minute.
-PREPROCESS_CASES = 700
-ENGINE_CASES = 250
+PREPROCESS_CASES = 1500
+ENGINE_CASES = 600
 
 
 def _settings(n: int) -> Any:
@@ -42,33 +43,45 @@ def _settings(n: int) -> Any:
 
 # -- strategies ---------------------------------------------------------------------------
 
-sizes = st.one_of(
+def _pick(wild: bool, valid: List[Any], invalid: List[Any]) -> Any:
+    """Valid values only, or (wild) mostly valid ones with the invalid ones mixed in."""
+    return st.sampled_from(valid + invalid) if wild else st.sampled_from(valid)
+
+
+valid_sizes = st.one_of(
     st.integers(1, 8),
     st.integers(1, 300),
-    st.sampled_from([1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1919, 1920, 4096]),
+    st.sampled_from([1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 639, 640, 641, 1279, 1280]),
+)
+sizes = st.one_of(
+    valid_sizes,
     st.integers(4097, 70000),
     st.sampled_from([2**15, 2**16, 2**24, 2**28, 2**29 + 1, 2**30, 2**30 + 1, INT_MAX - 1, INT_MAX]),
     st.integers(-3, 0),
 )
 
-plane_variants = st.fixed_dictionaries(
-    {
-        "mode": st.sampled_from(["2d", "2d", "3d", "1d"]),
-        "pad": st.sampled_from([0, 0, 0, 1, 3, 32, 64]),
-        "flip": st.booleans(),
-        "row_delta": st.sampled_from([0, 0, 0, 0, -1, 1, -2]),
-        "byte_delta": st.sampled_from([0, 0, 0, 0, -1, 1, -3]),
-        "stride_delta": st.sampled_from([0, 0, 0, 0, -1, 1, -1000]),
-        "length_delta": st.sampled_from([0, 0, 0, -1, 1, -7]),
-        "dtype": st.sampled_from(["uint8"] * 12 + ["uint16", "int8", "float32"]),
-        "col_step": st.sampled_from([1] * 15 + [2]),
-        "explicit_stride": st.booleans(),
-    }
-)
 
+def plane_variants(wild: bool) -> Any:
+    return st.fixed_dictionaries(
+        {
+            "mode": st.sampled_from(["2d", "2d", "3d", "1d"]),
+            "pad": st.sampled_from([0, 0, 0, 1, 3, 32, 64]),
+            "flip": st.booleans(),  # a 1-D buffer is flipped only in wild cases
+            "row_delta": _pick(wild, [0, 0, 0, 1], [-1, -2]),
+            "byte_delta": _pick(wild, [0, 0, 0, 1], [-1, -3]),
+            "stride_delta": _pick(wild, [0], [0, 0, -1, 1, -1000]),
+            "length_delta": _pick(wild, [0, 0, 1], [-1, -7]),
+            "dtype": _pick(wild, ["uint8"], ["uint8", "uint16", "int8", "float32"]),
+            "col_step": _pick(wild, [1], [1, 1, 2]),
+            "explicit_stride": st.booleans(),
+        }
+    )
+
+
+small_rois = st.tuples(st.integers(0, 70), st.integers(0, 70), st.integers(1, 70), st.integers(1, 70))
 rois = st.one_of(
     st.none(),
-    st.tuples(st.integers(0, 70), st.integers(0, 70), st.integers(1, 70), st.integers(1, 70)),
+    small_rois,
     st.tuples(
         st.integers(-(2**31), INT_MAX),
         st.integers(-(2**31), INT_MAX),
@@ -79,69 +92,104 @@ rois = st.one_of(
               st.sampled_from([0, 1, 2, INT_MAX, -1]), st.sampled_from([0, 1, 2, INT_MAX, -1])),
 )
 
+valid_floats = st.one_of(st.floats(-1000, 1000, allow_nan=False), st.sampled_from([0.0, 1.0, 127.5, 128.0, 255.0]))
 floats = st.one_of(
-    st.floats(-1000, 1000, allow_nan=False),
-    st.sampled_from([0.0, -0.0, 1e-30, 1e30, -1e30, float("nan"), float("inf"), float("-inf"), 128.0, 255.0]),
+    valid_floats,
+    st.sampled_from([0.0, -0.0, 1e-30, 1e30, -1e30, float("nan"), float("inf"), float("-inf")]),
 )
 
-params = st.fixed_dictionaries(
-    {
-        "fit": st.sampled_from(["stretch", "letterbox", "center_crop", "crop", "stretch", "zoom"]),
-        "filter": st.sampled_from(["bilinear", "area", "area", "bilinear", "nearest"]),
-        "roi": rois,
-        "mean": floats,
-        "std": floats,
-        "pad_value": st.sampled_from([0, 0, 114, 255, -1, 256]),
-        "bgr": st.booleans(),
-    }
+
+def params(wild: bool) -> Any:
+    return st.fixed_dictionaries(
+        {
+            "fit": _pick(wild, ["stretch", "letterbox", "center_crop", "crop"], ["zoom"]),
+            "filter": _pick(wild, ["bilinear", "area"], ["nearest"]),
+            "roi": rois if wild else st.one_of(st.none(), st.none(), small_rois),
+            "mean": floats if wild else valid_floats,
+            "std": floats if wild else st.one_of(st.floats(0.01, 1000), st.sampled_from([1.0, 127.5, 128.0, 255.0])),
+            "pad_value": _pick(wild, [0, 0, 114, 255], [-1, 256]),
+            "bgr": st.booleans(),
+        }
+    )
+
+
+def outputs(wild: bool) -> Any:
+    out_sizes = st.one_of(st.integers(1, 64), st.sampled_from([1, 2, 224, 300] + ([0, 1024] if wild else [])))
+    return st.fixed_dictionaries(
+        {
+            "h": out_sizes,
+            "w": out_sizes,
+            "c": _pick(wild, [3, 3, 3, 1], [4, 2, 0]),
+            "batch": _pick(wild, [None, 1], [2]),
+            "dtype": _pick(wild, ["uint8", "int8", "float32"], ["int16", "float64"]),
+            "contiguous": _pick(wild, [True], [True, True, False]),
+            "readonly": _pick(wild, [False], [False, False, True]),
+            "scale": st.one_of(st.just(0.0), floats if wild else st.floats(1e-4, 10)),
+            "zero_point": _pick(wild, [0, 128, -128, 127], [255, -1, 2**31 - 1, -(2**31)]),
+        }
+    )
+
+
+# Sizes whose byte counts overflow 32 bits for some formats (x3, x4, rounding up for chroma).
+huge_sizes = st.one_of(
+    st.integers(4097, 70000),
+    st.sampled_from([2**15, 2**16, 2**24, 2**28, 2**29 + 1, 2**30, 2**30 + 1, 715827883, 536870912,
+                     805306368, INT_MAX - 1, INT_MAX]),
+    st.integers(2**29, INT_MAX),
 )
 
-outputs = st.fixed_dictionaries(
-    {
-        "h": st.one_of(st.integers(1, 64), st.sampled_from([0, 1, 2, 224, 300, 1024])),
-        "w": st.one_of(st.integers(1, 64), st.sampled_from([0, 1, 2, 224, 300, 1024])),
-        "c": st.sampled_from([3, 3, 3, 1, 4, 2, 0]),
-        "batch": st.sampled_from([None, None, 1, 1, 2]),
-        "dtype": st.sampled_from(["uint8", "int8", "float32", "uint8", "int8", "float32", "int16", "float64"]),
-        "contiguous": st.sampled_from([True] * 12 + [False]),
-        "readonly": st.sampled_from([False] * 15 + [True]),
-        "scale": st.one_of(st.just(0.0), floats),
-        "zero_point": st.sampled_from([0, 0, 128, -128, 127, 255, -1, 2**31 - 1, -(2**31)]),
-    }
+
+def preprocess_case(wild: bool, huge: bool = False) -> Any:
+    return st.fixed_dictionaries(
+        {
+            "wild": st.just(wild),
+            "format": st.sampled_from(FORMATS),
+            "width": huge_sizes if huge else sizes if wild else valid_sizes,
+            "height": st.integers(1, 4) if huge else sizes if wild else valid_sizes,
+            "planes": st.lists(plane_variants(wild), min_size=3, max_size=3),
+            "plane_count_delta": _pick(wild, [0], [0, 0, 0, -1, 1]),
+            "strides_count_delta": _pick(wild, [0], [0, 0, 0, -1, 1]),
+            "matrix": _pick(wild, ["bt601", "bt709"], ["bt2020"]),
+            "range": _pick(wild, [None, "limited", "full", "tv", "pc", "mpeg", "jpeg"], ["studio"]),
+            "out": outputs(wild),
+            "params": params(wild),
+            "transpose": st.booleans() if huge else st.just(False),  # huge height, small width
+            "seed": st.integers(0, 2**16),
+        }
+    )
+
+
+# Half the cases are valid frames (which reach the kernels with every format, stride, ROI and fit);
+# a quarter are valid but for huge declared sizes (on small buffers, which must be refused); the
+# rest mix in one or more invalid values of every kind.
+preprocess_cases = st.one_of(
+    preprocess_case(False), preprocess_case(False), preprocess_case(False, huge=True), preprocess_case(True)
 )
 
-preprocess_cases = st.fixed_dictionaries(
-    {
-        "format": st.sampled_from(FORMATS),
-        "width": sizes,
-        "height": sizes,
-        "planes": st.lists(plane_variants, min_size=3, max_size=3),
-        "plane_count_delta": st.sampled_from([0] * 20 + [-1, 1]),
-        "strides_count_delta": st.sampled_from([0] * 20 + [-1, 1]),
-        "matrix": st.sampled_from(["bt601", "bt709", "bt601", "bt2020"]),
-        "range": st.sampled_from([None, "limited", "full", "tv", "pc", "mpeg", "jpeg", "studio"]),
-        "out": outputs,
-        "params": params,
-        "seed": st.integers(0, 2**16),
-    }
-)
+def engine_case(wild: bool) -> Any:
+    dims = sizes.filter(lambda s: s <= 4096) if wild else st.one_of(st.integers(1, 64), st.sampled_from([1, 2, 480, 641]))
+    return st.fixed_dictionaries(
+        {
+            "model": st.sampled_from(["uint8", "float32", "int8"]),
+            # rgb: HxWx3, rgba: HxWx4, gray: HxW, yuv: (H*3//2)xW (with a yuv format), any: ndim 0..4
+            "layout": _pick(wild, ["rgb", "rgb", "rgba", "gray", "yuv"], ["any", "any"]),
+            "h": dims,
+            "w": dims,
+            "extra": st.lists(dims, min_size=0, max_size=4),
+            "dtype": _pick(wild, ["uint8"], ["float32", "int8", "uint16", "bool"]),
+            "format": _pick(wild, [None], FORMATS + ["yuv422p", "", "rgb"]),
+            "yuv_format": st.sampled_from(["yuv420p", "yuvj420p", "i420", "nv12", "nv21"]),
+            "flip": st.booleans(),
+            "pad": st.sampled_from([0, 0, 0, 1, 64]),
+            "roi": rois if wild else st.one_of(st.none(), st.none(), small_rois),
+            "matrix": _pick(wild, [None, None, "bt601", "bt709"], ["bt2020"]),
+            "range": _pick(wild, [None, None, "limited", "full"], ["studio"]),
+            "seed": st.integers(0, 2**16),
+        }
+    )
 
-engine_cases = st.fixed_dictionaries(
-    {
-        "model": st.sampled_from(["uint8", "float32", "int8"]),
-        "shape": st.lists(sizes.filter(lambda s: s <= 4096), min_size=0, max_size=4).filter(
-            lambda s: int(np.prod([max(x, 0) for x in s], dtype=np.int64)) <= PLANE_BUDGET
-        ),
-        "dtype": st.sampled_from(["uint8"] * 10 + ["float32", "int8", "uint16", "bool"]),
-        "format": st.sampled_from([None] * 6 + FORMATS + ["yuv422p", "", "rgb"]),
-        "flip": st.booleans(),
-        "pad": st.sampled_from([0, 0, 0, 1, 64]),
-        "roi": rois,
-        "matrix": st.sampled_from([None, None, "bt601", "bt709", "bt2020"]),
-        "range": st.sampled_from([None, None, "limited", "full", "studio"]),
-        "seed": st.integers(0, 2**16),
-    }
-)
+
+engine_cases = st.one_of(engine_case(False), engine_case(False), engine_case(True))
 
 
 def draw_cases(strategy: Any, n: int) -> List[Case]:
@@ -153,7 +201,9 @@ def draw_cases(strategy: Any, n: int) -> List[Case]:
         cases.append(case)
 
     collect()
-    return cases
+    # Derandomized generation repeats itself at times: run each distinct case once.
+    unique = {json.dumps(case, sort_keys=True): case for case in cases}
+    return list(unique.values())
 
 
 # -- what the child runs ------------------------------------------------------------------
@@ -175,13 +225,13 @@ def _plane(fmt: str, width: int, height: int, index: int, v: Dict[str, Any], rng
     row_bytes = max(row_bytes + v["byte_delta"], 1)
     if rows * (row_bytes + v["pad"]) > PLANE_BUDGET:  # huge frames: a small buffer, to be refused
         rows = max(1, min(rows, 64))
-        row_bytes = max(1, min(row_bytes, PLANE_BUDGET // rows - v["pad"]))
+        row_bytes = max(1, min(row_bytes, 4096))
     dtype = np.dtype(v["dtype"])
     if v["mode"] == "1d":
         stride = row_bytes + v["pad"] + v["stride_delta"]
         length = max((rows - 1) * max(stride, 0) + row_bytes + v["length_delta"], 0)
         buf = rng.integers(0, 256, size=max(length // dtype.itemsize, 0)).astype(dtype)
-        if v["flip"]:
+        if v["flip"] and v["wild"]:
             buf = buf[::-1]
         return buf, stride
     bpp = BYTES_PER_PIXEL.get(fmt, 1) if index == 0 else 1
@@ -203,11 +253,14 @@ def run_preprocess_case(case: Case) -> None:
 
     rng = np.random.default_rng(case["seed"])
     fmt, width, height = case["format"], case["width"], case["height"]
+    if case.get("transpose"):
+        width, height = height, width
     count = {"yuv420p": 3, "yuvj420p": 3, "i420": 3, "nv12": 2, "nv21": 2}.get(fmt, 1)
     planes: List[Any] = []
     strides: List[Optional[int]] = []
     for i in range(max(count + case["plane_count_delta"], 0)):
-        plane, stride = _plane(fmt, max(width, 1), max(height, 1), min(i, count - 1), case["planes"][min(i, 2)], rng)
+        variant = {**case["planes"][min(i, 2)], "wild": case["wild"]}
+        plane, stride = _plane(fmt, max(width, 1), max(height, 1), min(i, count - 1), variant, rng)
         planes.append(plane)
         strides.append(stride)
     given_strides: Optional[List[int]] = None
@@ -261,15 +314,23 @@ class _EngineCase:
     def __call__(self, case: Case) -> None:
         rng = np.random.default_rng(case["seed"])
         engine = self.engine(case["model"])
-        shape = [max(s, 0) for s in case["shape"]]
-        if shape:
-            shape[0] += case["pad"] if case["flip"] else 0
-        frame = rng.integers(0, 256, size=shape).astype(case["dtype"])
-        if shape and case["pad"] and frame.ndim >= 2:
-            frame = frame[:, : max(frame.shape[1] - case["pad"], 0)]  # padded rows
-        if case["flip"] and frame.ndim >= 1:
-            frame = frame[::-1]
+        h, w, layout = max(case["h"], 0), max(case["w"], 0), case["layout"]
         options = {k: case[k] for k in ("format", "matrix", "range") if case[k] is not None}
+        shape: List[int] = {
+            "rgb": [h, w, 3], "rgba": [h, w, 4], "gray": [h, w], "yuv": [h + (h + 1) // 2, w],
+        }.get(layout, [max(x, 0) for x in case["extra"]])
+        if layout == "yuv" and "format" not in options:
+            options["format"] = case["yuv_format"]
+        if layout == "yuv" and options.get("format") in ("yuv420p", "yuvj420p", "i420") and not case["format"]:
+            shape[1] += shape[1] % 2  # packed I420 arrays need an even width
+        padded = list(shape)
+        if case["pad"] and len(padded) >= 2:
+            padded[1] += case["pad"]
+        frame = rng.integers(0, 256, size=padded).astype(case["dtype"])
+        if case["pad"] and frame.ndim >= 2:
+            frame = frame[:, : shape[1]]  # rows padded beyond the width
+        if case["flip"] and frame.ndim >= 1:
+            frame = frame[::-1]  # a negative row stride
         roi = tuple(case["roi"]) if case["roi"] is not None else None
         assert self.loop is not None
         result = self.loop.run_until_complete(asyncio.wait_for(engine.infer(frame, roi, **options), 30))
@@ -282,8 +343,38 @@ run_engine_case = _EngineCase()
 # -- known bugs: excluded from the property, each with an xfail reproducer below ----------------
 
 
-def known_bug(case: Case, outcome: Outcome) -> str:
+ROW_OVERFLOW = (
+    "FrameView accepts a packed (rgb24/bgr24/rgba/bgra) frame whose row bytes, width x 3 or 4, "
+    "overflow int: required_plane_shape() wraps, the plane-size check passes on a small buffer, "
+    "and preprocess reads far out of bounds (SIGSEGV; std::bad_alloc -> MemoryError when the "
+    "address space is capped)"
+)
+
+
+def known_crash(case: Case) -> str:
+    """Cases that hit a known crash: not run (each crash costs a child); see the xfail below.
+    Run anyway, 11 of the 23 such cases among the 1367 crashed with SIGSEGV (in 40 s, against
+    3 s for the whole file without them)."""
+    if "width" in case:  # a preprocess case
+        width = case["height"] if case.get("transpose") else case["width"]
+        if width * BYTES_PER_PIXEL.get(case["format"], 1) > INT_MAX:
+            return ROW_OVERFLOW
     return ""
+
+
+def known_bug(case: Case, outcome: Outcome) -> str:
+    return known_crash(case)
+
+
+@pytest.mark.xfail(strict=False, reason=ROW_OVERFLOW)
+@pytest.mark.parametrize("fmt, width", [("bgra", INT_MAX), ("rgb24", 2**30 + 1), ("rgba", 2**29 + 1)])
+def test_packed_row_bytes_overflowing_int_are_refused(fmt: str, width: int) -> None:
+    """Reproducer (the FrameView is accepted; _core.preprocess on it then crashes):
+    _core.FrameView("bgra", 2**31 - 1, 1, [np.zeros((2, 4096), np.uint8)])"""
+    from streamcore import InputError, _core
+
+    with pytest.raises(InputError):
+        _core.FrameView(fmt, width, 1, [np.zeros((2, 4096), np.uint8)])
 
 
 # -- the tests ------------------------------------------------------------------------------
@@ -297,7 +388,8 @@ def _assert_clean(report: Any) -> None:
 @pytest.mark.slow
 def test_preprocess_returns_or_raises_streamcore_errors() -> None:
     report = run_cases("preprocess", "tests.test_fuzz_frames:run_preprocess_case",
-                       draw_cases(preprocess_cases, PREPROCESS_CASES), known_bug)
+                       draw_cases(preprocess_cases, PREPROCESS_CASES), known_bug, memory_mb=4096,
+                       skip=known_crash)
     print(report.summary())
     _assert_clean(report)
     assert report.count("ok") > PREPROCESS_CASES // 10  # the generator still reaches the kernels
