@@ -11,7 +11,10 @@ offsets, vectors and tensor shapes) live. Cases run in child processes (tests/fu
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -23,7 +26,7 @@ from tests.conftest import data_dir
 from tests.fuzz_harness import Case, Outcome, run_cases
 from tests.test_fuzz_frames import _assert_clean, draw_cases
 
-MODEL_CASES = 360
+MODEL_CASES = 1500
 HEAD = 32 << 10
 TAIL = 4 << 10
 
@@ -53,15 +56,15 @@ SEEDS = ["tiny_uint8", "tiny_uint8", "tiny_float32", "tiny_int8", "detector", "d
 
 INT32_VALUES = [-1, 0, 1, 2, 0x7FFFFFFF, -(2**31), 0xFFFF, 2**30, 2**24, -4, 4, 1 << 20]
 
-mutation = st.one_of(
-    st.fixed_dictionaries({"kind": st.just("flip"), "region": st.sampled_from(["head", "head", "any", "tail"]),
-                           "pos": st.integers(0, 2**31), "xor": st.integers(1, 255)}),
-    st.fixed_dictionaries({"kind": st.just("truncate"), "region": st.sampled_from(["head", "any", "tail"]),
-                           "pos": st.integers(0, 2**31)}),
-    st.fixed_dictionaries({"kind": st.just("int32"), "region": st.sampled_from(["head", "head", "head", "any", "tail"]),
+flip = st.fixed_dictionaries({"kind": st.just("flip"), "region": st.sampled_from(["head", "head", "any", "tail"]),
+                           "pos": st.integers(0, 2**31), "xor": st.integers(1, 255)})
+truncate = st.fixed_dictionaries({"kind": st.just("truncate"), "region": st.sampled_from(["head", "any", "tail", "tail"]),
+                                  "pos": st.integers(0, 2**31)})
+overwrite = st.fixed_dictionaries({"kind": st.just("int32"), "region": st.sampled_from(["head", "head", "head", "any", "tail"]),
                            "pos": st.integers(0, 2**31),
-                           "value": st.one_of(st.sampled_from(INT32_VALUES), st.integers(-(2**31), 2**31 - 1))}),
-)
+                           "value": st.one_of(st.sampled_from(INT32_VALUES), st.integers(-(2**31), 2**31 - 1))})
+# Truncations are rarer: nearly every one is refused at once, hiding the other mutations of its case.
+mutation = st.one_of(flip, overwrite, flip, overwrite, overwrite, truncate)
 
 model_cases = st.fixed_dictionaries(
     {
@@ -141,8 +144,47 @@ class _ModelCase:
 run_model_case = _ModelCase()
 
 
+DETECTOR_FLIP = (
+    "tiny_detector() with byte 759 XORed with 116 passes Model() and core.verify_model (TFLite logs "
+    "'The model is not a valid Flatbuffer buffer'), then tflite_runtime's Interpreter(model_content=...) "
+    "segfaults in Engine.start (streamcore/backends/tflite.py build_device)"
+)
+# Exact cases (the generation is derandomized) that crash, each with an xfail reproducer below. This
+# one came from an earlier weighting of the mutations; the reproducer keeps it covered.
+KNOWN_CRASHES = {
+    json.dumps({"seed_model": "detector", "mutations": [
+        {"kind": "flip", "xor": 116, "region": "head", "pos": 759},
+        {"region": "tail", "value": -4, "kind": "int32", "pos": 24295},
+        {"value": 1073741824, "pos": 3765, "kind": "int32", "region": "head"}]}, sort_keys=True): DETECTOR_FLIP,
+}
+
+
+def known_crash(case: Case) -> str:
+    return KNOWN_CRASHES.get(json.dumps(case, sort_keys=True), "")
+
+
 def known_bug(case: Case, outcome: Outcome) -> str:
-    return ""
+    return known_crash(case)
+
+
+REPRODUCER = """
+import asyncio, streamcore
+from streamcore import models
+data = bytearray(models.tiny_detector()); data[759] ^= 116
+async def main():
+    try:
+        async with streamcore.Engine(streamcore.Model(bytes(data)), devices="cpu:1"):
+            pass
+    except streamcore.StreamcoreError:
+        pass
+asyncio.run(main())
+"""
+
+
+@pytest.mark.xfail(strict=False, reason=DETECTOR_FLIP)
+def test_detector_with_one_flipped_byte_does_not_crash() -> None:
+    proc = subprocess.run([sys.executable, "-c", REPRODUCER], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
 
 
 def test_mutate_is_deterministic_and_bounded() -> None:
@@ -155,7 +197,8 @@ def test_mutate_is_deterministic_and_bounded() -> None:
 @pytest.mark.slow
 def test_mutated_models_load_or_raise_model_errors() -> None:
     cases = draw_cases(model_cases, MODEL_CASES)
-    report = run_cases("models", "tests.test_fuzz_models:run_model_case", cases, known_bug, timeout=300)
+    report = run_cases("models", "tests.test_fuzz_models:run_model_case", cases, known_bug, timeout=300,
+                       skip=known_crash)
     print(report.summary())
     _assert_clean(report)
     # Some mutations must survive the structural check (weights), or the engine path goes untested.
