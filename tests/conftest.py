@@ -59,10 +59,13 @@ def _run_async_test(coro: "Coroutine[Any, Any, Any]") -> None:
     debug = TEST_LOOP == "asyncio-debug"
     unhandled: List[Dict[str, Any]] = []
 
+    def handler(loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
+        unhandled.append(context)
+        loop.default_exception_handler(context)
+
     async def main() -> None:
         if debug:
-            loop = asyncio.get_running_loop()
-            loop.set_exception_handler(lambda loop, context: (unhandled.append(context), loop.default_exception_handler(context)))
+            asyncio.get_running_loop().set_exception_handler(handler)
         await asyncio.wait_for(coro, timeout=120)
 
     if sys.version_info >= (3, 11):

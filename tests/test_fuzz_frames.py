@@ -195,7 +195,7 @@ engine_cases = st.one_of(engine_case(False), engine_case(False), engine_case(Tru
 def draw_cases(strategy: Any, n: int) -> List[Case]:
     cases: List[Case] = []
 
-    @_settings(n)
+    @_settings(n)  # type: ignore[untyped-decorator]
     @given(strategy)
     def collect(case: Case) -> None:
         cases.append(case)
