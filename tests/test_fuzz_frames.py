@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -370,11 +372,19 @@ def known_bug(case: Case, outcome: Outcome) -> str:
 @pytest.mark.parametrize("fmt, width", [("bgra", INT_MAX), ("rgb24", 2**30 + 1), ("rgba", 2**29 + 1)])
 def test_packed_row_bytes_overflowing_int_are_refused(fmt: str, width: int) -> None:
     """Reproducer (the FrameView is accepted; _core.preprocess on it then crashes):
-    _core.FrameView("bgra", 2**31 - 1, 1, [np.zeros((2, 4096), np.uint8)])"""
-    from streamcore import InputError, _core
-
-    with pytest.raises(InputError):
-        _core.FrameView(fmt, width, 1, [np.zeros((2, 4096), np.uint8)])
+    _core.FrameView("bgra", 2**31 - 1, 1, [np.zeros((2, 4096), np.uint8)])
+    Run in a child: under UBSan the overflow itself halts the process."""
+    code = (
+        "import numpy as np\n"
+        "from streamcore import InputError, _core\n"
+        "try:\n"
+        f"    _core.FrameView({fmt!r}, {width}, 1, [np.zeros((2, 4096), np.uint8)])\n"
+        "except InputError:\n"
+        "    raise SystemExit(0)\n"
+        "raise SystemExit('accepted')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-1500:]
 
 
 # -- the tests ------------------------------------------------------------------------------
