@@ -342,36 +342,20 @@ class _EngineCase:
 run_engine_case = _EngineCase()
 
 
-# -- known bugs: excluded from the property, each with an xfail reproducer below ----------------
-
-
-ROW_OVERFLOW = (
-    "FrameView accepts a packed (rgb24/bgr24/rgba/bgra) frame whose row bytes, width x 3 or 4, "
-    "overflow int: required_plane_shape() wraps, the plane-size check passes on a small buffer, "
-    "and preprocess reads far out of bounds (SIGSEGV; std::bad_alloc -> MemoryError when the "
-    "address space is capped)"
-)
+# -- a bug these fuzzers found, fixed: a reproducer each -------------------------------------
 
 
 def known_crash(case: Case) -> str:
-    """Cases that hit a known crash: not run (each crash costs a child); see the xfail below.
-    Run anyway, 11 of the 23 such cases among the 1367 crashed with SIGSEGV (in 40 s, against
-    3 s for the whole file without them)."""
-    if "width" in case:  # a preprocess case
-        width = case["height"] if case.get("transpose") else case["width"]
-        if width * BYTES_PER_PIXEL.get(case["format"], 1) > INT_MAX:
-            return ROW_OVERFLOW
-    return ""
+    return ""  # none left: every case runs
 
 
 def known_bug(case: Case, outcome: Outcome) -> str:
-    return known_crash(case)
+    return ""
 
 
-@pytest.mark.xfail(strict=False, reason=ROW_OVERFLOW)
 @pytest.mark.parametrize("fmt, width", [("bgra", INT_MAX), ("rgb24", 2**30 + 1), ("rgba", 2**29 + 1)])
 def test_packed_row_bytes_overflowing_int_are_refused(fmt: str, width: int) -> None:
-    """Reproducer (the FrameView is accepted; _core.preprocess on it then crashes):
+    """Found by the fuzzer (fixed): the FrameView was accepted and _core.preprocess then crashed.
     _core.FrameView("bgra", 2**31 - 1, 1, [np.zeros((2, 4096), np.uint8)])
     Run in a child: under UBSan the overflow itself halts the process."""
     code = (

@@ -136,8 +136,8 @@ def _from_array(
         raise InputError(f"format {fmt!r} does not fit a 2-D array; use gray8, yuv420p or nv12/nv21")
     rows, width = array.shape
     height = rows * 2 // 3
-    if rows != height + (height + 1) // 2 or height <= 0:
-        raise InputError(f"a {fmt} array must be shaped (H*3//2, W), got {array.shape}")
+    if rows != height + (height + 1) // 2 or height <= 0 or width <= 0:
+        raise InputError(f"a {fmt} array must be shaped (H*3//2, W) with H, W > 0, got {array.shape}")
     chroma_h, chroma_w = (height + 1) // 2, (width + 1) // 2
     y = array[:height]
     chroma = array[height:]

@@ -7,6 +7,7 @@ gives ModelError naming what is wrong, never a crash or a huge loop."""
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -69,11 +70,14 @@ def _walk(data: bytes, name: str) -> None:
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         if builtin == 32 and code.CustomCode() is None:  # CUSTOM without a name
             raise ModelError(f"{name}: operator code {c} is a custom op without a name")
+        _utf8(code.CustomCode(), f"the name of custom operator code {c}", name)
+    custom = {c: model.OperatorCodes(c).CustomCode() for c in range(ncodes)}
     for s in range(nsub):
         sg = model.Subgraphs(s)
         ntensors = _count(sg.TensorsLength(), "tensor", min(limit, MAX_TENSORS), name)
         for t in range(ntensors):
             tensor = sg.Tensors(t)
+            _utf8(tensor.Name(), f"the name of tensor {t} of subgraph {s}", name)
             if not 0 <= tensor.Buffer() < max(nbuffers, 1):
                 raise ModelError(f"{name}: tensor {t} of subgraph {s} points at buffer {tensor.Buffer()} of {nbuffers}")
             for d in range(_count(tensor.ShapeLength(), "dimension", 16, name)):
@@ -96,6 +100,48 @@ def _walk(data: bytes, name: str) -> None:
                     # -1 marks an omitted optional input; an output must exist
                     if not (-1 if what == "input" else 0) <= index < ntensors:
                         raise ModelError(f"{name}: operator {o} of subgraph {s} {what} {i} is tensor {index}, which does not exist")
+            if custom.get(op.OpcodeIndex()) == b"TFLite_Detection_PostProcess":
+                _check_postprocess_options(op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b"", name)
+
+
+def _utf8(text: "bytes | None", what: str, name: str) -> None:
+    # Runtimes decode names as UTF-8 (tflite_runtime's get_output_details raises UnicodeDecodeError).
+    if text is not None:
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelError(f"{name}: {what} is not UTF-8 text; the model is corrupt") from None
+
+
+# TFLite's kernel reads these from the op's flexbuffer options without checking them: a missing
+# key or an absurd value crashes the interpreter while it builds.
+_POSTPROCESS_INTS = {"max_detections": 10000, "max_classes_per_detection": 100000, "num_classes": 100000}
+_POSTPROCESS_FLOATS = ("nms_score_threshold", "nms_iou_threshold", "y_scale", "x_scale", "h_scale", "w_scale")
+
+
+def _check_postprocess_options(raw: bytes, name: str) -> None:
+    from flatbuffers import flexbuffers
+
+    where = f"{name}: TFLite_Detection_PostProcess options"
+    try:
+        options = flexbuffers.Loads(raw) if raw else {}
+    except Exception as e:  # the flexbuffer reader raises whatever garbage makes it raise
+        raise ModelError(f"{where} are not readable ({type(e).__name__}); the model is corrupt") from None
+    if not isinstance(options, dict):
+        raise ModelError(f"{where} are not a map; the model is corrupt")
+    for key, limit in _POSTPROCESS_INTS.items():
+        value = options.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+            raise ModelError(f"{where}: {key} is {value!r}, not an integer from 1 to {limit}; the model is corrupt")
+    per_class = options.get("detections_per_class", 100)
+    if not isinstance(per_class, int) or not 1 <= per_class <= _POSTPROCESS_INTS["max_detections"] * 100:
+        raise ModelError(f"{where}: detections_per_class is {per_class!r}; the model is corrupt")
+    for key in _POSTPROCESS_FLOATS:
+        value = options.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise ModelError(f"{where}: {key} is {value!r}, not a finite number; the model is corrupt")
+        if key.endswith("_scale") and value <= 0:
+            raise ModelError(f"{where}: {key} is {value!r}; box coder scales must be positive")
 
 
 def check_input_size(shape: "tuple[int, ...]", itemsize: int, what: str) -> None:
