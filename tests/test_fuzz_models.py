@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import pytest
+
+from streamcore.backends import registry
 from hypothesis import strategies as st
 
 from tests.conftest import data_dir
@@ -151,7 +153,18 @@ def known_crash(case: Case) -> str:
     return ""  # none left: every case runs
 
 
+LITERT_INTERMITTENT = (
+    "LiteRT 2.3 (the CPU backend on Python 3.12+): a child that has built ~75 engines on mutated "
+    "models sometimes dies with SIGSEGV while building the next one, which alone builds fine "
+    "(1 run in 5 here; e.g. tiny_uint8 with byte 267 XOR 36). Open: not reproduced under ASan yet"
+)
+
+
 def known_bug(case: Case, outcome: Outcome) -> str:
+    # Only on LiteRT, and only a crash that needs the cases before it: anything else still fails.
+    if (outcome.status == "crash" and "crashes only after cases" in outcome.message
+            and registry.preferred_cpu() == "litert"):
+        return LITERT_INTERMITTENT
     return ""
 
 
