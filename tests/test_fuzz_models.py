@@ -222,3 +222,14 @@ def test_mutated_models_load_or_raise_model_errors() -> None:
     _assert_clean(report)
     # Some mutations must survive the structural check (weights), or the engine path goes untested.
     assert report.count("ok") > MODEL_CASES // 20
+
+
+def test_a_negative_dimension_in_a_tensor_shape_is_a_model_error() -> None:
+    """Found by the fuzzer in CI (fixed): an output shape of [1, -1] (one int32 set to -1) passed
+    every check and the simulated Edge TPU's invoke then wrote past the tensor (SIGSEGV)."""
+    import streamcore
+    from streamcore import models
+
+    data = mutate(models.edgetpu_classifier(16, 5), [{"region": "head", "value": -1, "pos": 16407, "kind": "int32"}])
+    with pytest.raises(streamcore.ModelError, match="dimension -1"):
+        streamcore.Model(data)

@@ -81,7 +81,8 @@ def _walk(data: bytes, name: str) -> None:
             if not 0 <= tensor.Buffer() < max(nbuffers, 1):
                 raise ModelError(f"{name}: tensor {t} of subgraph {s} points at buffer {tensor.Buffer()} of {nbuffers}")
             for d in range(_count(tensor.ShapeLength(), "dimension", 16, name)):
-                if not -1 <= tensor.Shape(d) <= MAX_DIM:
+                # -1 belongs in shape_signature only: a -1 here sizes a buffer runtimes then overrun
+                if not 0 <= tensor.Shape(d) <= MAX_DIM:
                     raise ModelError(f"{name}: tensor {t} of subgraph {s} has dimension {tensor.Shape(d)}")
         for what, length, get in (("input", sg.InputsLength(), sg.Inputs), ("output", sg.OutputsLength(), sg.Outputs)):
             for i in range(_count(length, f"subgraph {what}", ntensors, name)):
