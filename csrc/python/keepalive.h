@@ -19,10 +19,11 @@ inline std::shared_ptr<void> hold_python(pybind11::list objects) {
 }
 
 inline std::shared_ptr<void> hold_python(pybind11::object object) {
-    auto* held = new pybind11::object(std::move(object));
+    // Owns the reference directly: one allocation (the control block) per frame, not two.
+    PyObject* held = object.release().ptr();
     return std::shared_ptr<void>(held, [](void* p) {
         pybind11::gil_scoped_acquire gil;
-        delete static_cast<pybind11::object*>(p);
+        Py_XDECREF(static_cast<PyObject*>(p));
     });
 }
 
