@@ -25,6 +25,10 @@ void lower_thread_priority(int increment) {
     if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(tid), current + increment);
 }
 
+void name_thread(std::thread& thread, const std::string& name) {
+    pthread_setname_np(thread.native_handle(), name.substr(0, 15).c_str());
+}
+
 int64_t elapsed_ns(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
 }
@@ -69,10 +73,14 @@ void Scheduler::start() {
     started_ = true;
     for (std::size_t i = 0; i < lanes_.size(); ++i) {
         ++running_workers_;
+        // Named by the creator, so the name is there when start() returns, not when the
+        // new thread first gets a core.
         lanes_[i]->thread = std::thread([this, i] { worker(i); });
+        name_thread(lanes_[i]->thread, "sc-" + lanes_[i]->name);
         if (lanes_[i]->prefetch) {
             ++running_workers_;
             lanes_[i]->prep_thread = std::thread([this, i] { prep_worker(i); });
+            name_thread(lanes_[i]->prep_thread, "sc-" + lanes_[i]->name + "-prep");
         }
     }
 }
@@ -124,8 +132,6 @@ void Scheduler::submit(std::unique_ptr<Job> job) {
 
 void Scheduler::worker(std::size_t index) {
     Lane& lane = *lanes_[index];
-    std::string thread_name = "sc-" + lane.name;
-    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
     lower_thread_priority(worker_nice_);
     std::deque<std::unique_ptr<Job>>& source = lane.prefetch ? lane.ready : lane.queue;
     for (;;) {
@@ -167,8 +173,6 @@ void Scheduler::worker(std::size_t index) {
 
 void Scheduler::prep_worker(std::size_t index) {
     Lane& lane = *lanes_[index];
-    std::string thread_name = "sc-" + lane.name + "-prep";
-    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
     lower_thread_priority(worker_nice_);
     for (;;) {
         std::unique_ptr<Job> job;
