@@ -106,6 +106,11 @@ std::size_t Scheduler::choose_lane_locked(int exclude) {
 }
 
 void Scheduler::enqueue_locked(std::size_t index, std::unique_ptr<Job> job, bool notify) {
+    if (closing_) {  // an evacuation racing close(): the queues are drained for good
+        job->error = std::make_exception_ptr(EngineClosedError("the engine was closed before this frame ran"));
+        complete(std::move(job));
+        return;
+    }
     Lane& lane = *lanes_[index];
     job->device = static_cast<int>(index);
     ++lane.inflight;
@@ -201,6 +206,14 @@ void Scheduler::prep_worker(std::size_t index) {
         job->preprocess_ns = elapsed_ns(start, Clock::now());
         std::lock_guard<std::mutex> lock(mutex_);
         lane.prepping = false;
+        if (closing_) {  // close() already drained `ready`: nothing would run this frame
+            lane.free_slots.push_back(job->staging_slot);
+            job->staging_slot = -1;
+            --lane.inflight;
+            job->error = std::make_exception_ptr(EngineClosedError("the engine was closed before this frame ran"));
+            complete(std::move(job));
+            continue;
+        }
         lane.ready.push_back(std::move(job));
         if (!lane.healthy && !closing_) evacuate_locked(index, nullptr);  // failed meanwhile
         lane.cv.notify_all();
