@@ -34,9 +34,13 @@ from streamcore import (
     Secondary,
     models,
 )
+from streamcore._native import core
+from streamcore.backends.edgetpu import sim_runtime
 from streamcore.engine.cascade import crop_roi
 
+from tests.edgetpu_model import edgetpu_model
 from tests.pipeline_helpers import assert_in_order, collect, end_of
+from tests.reference import needs_tflite
 
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = {0: "red", 1: "green", 2: "blue"}
@@ -324,6 +328,80 @@ async def test_cancelling_a_cascade_frame_leaks_nothing(classifier_model: bytes)
         assert engine.inflight == 0
         result = await engine.infer(scene())  # and it still works
         assert result.cascade is not None and result.cascade.classified == 20
+
+
+# -- simulated Edge TPUs ---------------------------------------------------------------------
+
+SIM_H, SIM_W, SIM_CLASSES = 16, 16, 97
+
+
+@pytest.fixture
+def sim_classifier() -> Any:
+    yield edgetpu_model(height=SIM_H, width=SIM_W, output_sizes=(SIM_CLASSES,))
+    runtime = sim_runtime(1, None)
+    for _, path in runtime.enumerate():
+        runtime.sim_fault(path, "replug")
+
+
+def sim_expected(frame: "NDArray[np.uint8]", roi: Tuple[int, int, int, int]) -> int:
+    """The simulator's output peaks at (sum of the input tensor's bytes) % size: the crop's own."""
+    tensor = np.zeros((1, SIM_H, SIM_W, 3), np.uint8)
+    core.preprocess(core.FrameView("rgb24", frame.shape[1], frame.shape[0], [frame]), tensor,
+                    core.PreprocessParams(roi=roi), 1 / 128, 128)
+    return int(tensor.astype(np.int64).sum() % SIM_CLASSES)
+
+
+def scattered(n: int, seed: int) -> List[Object]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        x, y = rng.uniform(-30, 620), rng.uniform(-30, 460)  # some reach past the edges
+        w, h = rng.uniform(40, 200), rng.uniform(40, 200)
+        out.append(obj("thing", 0.5 + i / (4 * n), (x, y, x + w, y + h)))
+    return out
+
+
+@needs_tflite
+async def test_on_simulated_tpus_every_object_gets_its_own_crops_result(
+    classifier_model: bytes, sim_classifier: bytes
+) -> None:
+    objects = scattered(24, seed=5)
+    frame = np.random.default_rng(2).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    cascade = Cascade(detector=Deploy(classifier_model, "cpu:1", Scripted(objects)),
+                      classifier=Deploy(sim_classifier, "sim:2@1ms", Classify(top_k=1)), margin=0.2)
+    async with Engine(cascade, queue_depth=2) as engine:
+        results = await asyncio.gather(*(engine.infer(frame) for _ in range(3)))
+    for result in results:
+        devices = set()
+        for o in result.value:
+            s = o.secondary
+            assert s is not None and s.ok and s.roi is not None
+            assert s.value[0].id == sim_expected(frame, s.roi)
+            devices.add(s.device)
+        assert devices == {"sim0", "sim1"}
+
+
+@needs_tflite
+async def test_a_tpu_that_fails_mid_frame_loses_no_object(classifier_model: bytes, sim_classifier: bytes) -> None:
+    objects = scattered(16, seed=6)
+    frame = np.random.default_rng(3).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    cascade = Cascade(detector=Deploy(classifier_model, "cpu:1", Scripted(objects)),
+                      classifier=Deploy(sim_classifier, "sim:2@1ms", Classify(top_k=1)))
+    async with Engine(cascade) as engine:
+        runtime = sim_runtime(2, 1.0)
+        runtime.sim_fault("sim:1", "fail_after", 3)
+        result = await engine.infer(frame)  # retried on sim0: every object still classified
+        assert all(o.secondary is not None and o.secondary.ok for o in result.value)
+        assert [o.secondary.value[0].id for o in result.value if o.secondary] == [
+            sim_expected(frame, o.secondary.roi) for o in result.value if o.secondary and o.secondary.roi]
+        for path in ("sim:0", "sim:1"):
+            runtime.sim_fault(path, "unplug")
+        result = await asyncio.wait_for(engine.infer(frame), 20)  # no device left: errors on the objects
+        assert result.cascade is not None and result.cascade.errors == len(objects) == len(result.value)
+        assert all(o.secondary is not None and o.secondary.error is not None
+                   and o.secondary.error.type in ("DeviceError", "InferenceError") for o in result.value)
+        stats = engine.cascade_stats()
+        assert stats is not None and stats["frames"] == 2 and stats["object_errors"] == len(objects)
 
 
 # -- Pipeline ------------------------------------------------------------------------------
