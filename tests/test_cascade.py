@@ -293,8 +293,10 @@ def test_cascade_options_are_checked(classifier_model: bytes) -> None:
             Cascade(d, c, max_per_frame=limit)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="when="):
         Cascade(d, c, when="car")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="drop adapter="):
+    with pytest.raises(InputError, match="drop devices= and adapter="):
         Engine(Cascade(d, c), adapter=Classify())
+    with pytest.raises(InputError, match="drop devices= and adapter="):
+        Pipeline(model=Cascade(d, c), devices="cpu:2")
     given = Deploy(classifier_model, "cpu:1")
     Cascade(detector=(classifier_model, "cpu:1", Scripted([])), classifier=given)
     assert given.adapter is None, "the caller's Deploy is not changed"

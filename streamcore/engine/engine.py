@@ -82,8 +82,9 @@ class Engine:
         self._pool.options.to_libedgetpu()  # invalid option values fail here
         defaults = dict(fit=fit, filter=filter, mean=mean, std=std, pad_value=pad_value, bgr=bgr)
         if isinstance(model, Cascade):
-            if adapter is not None:
-                raise InputError("a cascade takes its adapters from its Deploys; drop adapter= from Engine(...)")
+            if adapter is not None or devices != "auto":
+                raise InputError("a cascade takes its devices and adapters from its Deploys; "
+                                 "drop devices= and adapter= from Engine(...)")
             deploys = model.deploys()
         elif isinstance(model, Mapping):
             if not model:
