@@ -132,6 +132,23 @@ async def test_each_crop_is_the_full_resolution_box_of_the_original_frame(
         assert {o.secondary.device for o in objects if o.secondary} == {"cpu0", "cpu1"}
 
 
+async def test_roi_limits_the_detector_and_crops_still_come_from_the_whole_frame(
+    detector_model: bytes, classifier_model: bytes
+) -> None:
+    cascade = Cascade(detector=Deploy(detector_model, "cpu:1", Detect(0.5, labels=COLOURS)),
+                      classifier=Deploy(classifier_model, "cpu:1"), margin=0.1)
+    async with Engine(cascade) as engine:
+        result = await engine.infer(scene(noise=False), roi=(0, 0, 320, 240))
+        assert result.value and {o.label for o in result.value} == {"red"}  # green and blue lie outside
+        for o in result.value:
+            assert o.bbox.xmax <= 320 and o.bbox.ymax <= 240
+            assert o.secondary is not None and o.secondary.ok
+            assert o.secondary.roi == crop_roi(o.bbox, 0.1, 640, 480)
+        red = max(result.value, key=lambda o: o.bbox.area)
+        assert red.bbox == BBox(80, 120, 240, 240) and red.secondary is not None
+        assert red.secondary.roi == (64, 108, 192, 144)  # reaches below the ROI, into the frame
+
+
 async def test_crops_borrow_the_frame_once_without_copying(detector_model: bytes, classifier_model: bytes) -> None:
     cascade = Cascade(detector=Deploy(detector_model, "cpu:1", Detect(0.5, labels=COLOURS)),
                       classifier=Deploy(classifier_model, "cpu:1"), margin=0.1)
