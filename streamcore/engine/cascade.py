@@ -138,7 +138,7 @@ class CascadeRunner:
     async def infer(self, frame: Any, roi: Optional[Roi], frame_options: Dict[str, Any]) -> Result:
         try:
             result = await self._run(frame, roi, frame_options)
-        except BaseException:
+        except Exception:  # a cancelled frame is not an error
             self.frame_errors += 1
             raise
         self.frames += 1
