@@ -347,6 +347,8 @@ async def test_cancelling_a_cascade_frame_leaks_nothing(classifier_model: bytes)
         assert engine.inflight == 0
         result = await engine.infer(scene())  # and it still works
         assert result.cascade is not None and result.cascade.classified == 20
+        stats = engine.cascade_stats()
+        assert stats is not None and stats["frame_errors"] == 0 and stats["frames"] >= 1
 
 
 # -- simulated Edge TPUs ---------------------------------------------------------------------
