@@ -14,8 +14,9 @@ Configurations, each measured `--rounds` times in turn (median FPS kept):
 - `cascade, copied crops`: what users write without a cascade: the detector engine, then each
   car's crop taken with `frame.to_ndarray()` and a numpy copy, sent to a classifier engine
   (all of a frame's crops at once too).
-Two modes: `latency` (one frame at a time: wall time per frame) and `throughput` (the
-engine kept full by `capacity + 2` producers).
+Three modes: `latency` (one frame at a time: wall time per frame), `throughput` (the engine
+kept full by `capacity + 2` producers) and `pipeline` (a `Pipeline` over the same engine fed
+by an iterable source cycling the frames for the window; detector and cascade only).
 
 Per-object cost: `ms/object` = (1 / cascade FPS - 1 / detector FPS) / cars per frame, i.e.
 the frame time the second stage adds per classified object, from the two side-by-side
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import print_table, shared_data  # noqa: E402
 
-from streamcore import Cascade, Classify, Deploy, Detect, Engine, Object, read_labels  # noqa: E402
+from streamcore import Cascade, Classify, Deploy, Detect, Engine, Object, Pipeline, read_labels  # noqa: E402
 from streamcore.engine.cascade import crop_roi  # noqa: E402
 from streamcore.jsonsafe import dumps  # noqa: E402
 
@@ -70,6 +71,31 @@ async def measure(infer: Infer, frames: List[Any], seconds: float, concurrency: 
             done += 1
 
     await asyncio.gather(*(producer() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return {"fps": done / elapsed, "objects_per_frame": objects / max(1, done),
+            "stage2_ms_per_object": stage2_ms / objects if objects else 0.0}
+
+
+async def pipeline_measure(engine: Engine, frames: List[Any], seconds: float) -> Dict[str, float]:
+    def source() -> Any:
+        stop_at = time.perf_counter() + seconds
+        i = 0
+        while time.perf_counter() < stop_at:
+            yield frames[i % len(frames)]
+            i += 1
+
+    done = objects = 0
+    stage2_ms = 0.0
+    start = time.perf_counter()
+    async with Pipeline(engine=engine, monitor_loop=False) as p:
+        p.add_source(source(), name="traffic")
+        async for r in p.results():
+            if r.kind != "result" or r.result is None:
+                continue
+            done += 1
+            if r.result.cascade is not None:
+                objects += r.result.cascade.classified
+                stage2_ms += r.result.cascade.second_stage_ms
     elapsed = time.perf_counter() - start
     return {"fps": done / elapsed, "objects_per_frame": objects / max(1, done),
             "stage2_ms_per_object": stage2_ms / objects if objects else 0.0}
@@ -132,6 +158,10 @@ async def run(args: argparse.Namespace) -> Dict[str, Any]:
                     got = await measure(infer, frames, args.seconds, concurrency)
                     samples.setdefault(mode, {}).setdefault(name, []).append(got)
                     print(f"  {mode:10s} {name:22s} {got['fps']:7.2f} fps", file=sys.stderr, flush=True)
+            for name, engine in (("detector", detector), ("cascade", cascade)):
+                got = await pipeline_measure(engine, frames, args.seconds)
+                samples.setdefault("pipeline", {}).setdefault(name, []).append(got)
+                print(f"  {'pipeline':10s} {name:22s} {got['fps']:7.2f} fps", file=sys.stderr, flush=True)
         stats = cascade.cascade_stats()
     rows = []
     for mode, by_name in samples.items():
