@@ -11,7 +11,7 @@ _startup.install()  # only under `python -m streamcore`: Ctrl-C while importing 
 from .adapters import Classify, Detect, get_classes, get_objects, read_labels  # noqa: E402
 from .backends.registry import parse_devices
 from .backends.specs import DeviceRequest
-from .engine.engine import Deploy, Engine
+from .engine.engine import Cascade, Deploy, Engine
 from .engine.frames import to_frame_view
 from .engine.model import Model
 from .errors import (
@@ -38,12 +38,25 @@ from .pipeline.pipeline import Pipeline
 from .pipeline.records import StreamResult
 from .pipeline.stream import Stream
 from .sources import redact
-from .types import BBox, Class, Geometry, Object, Result, TensorInfo, Timings
+from .types import (
+    BBox,
+    CascadeInfo,
+    Class,
+    Geometry,
+    Object,
+    ObjectError,
+    Result,
+    Secondary,
+    TensorInfo,
+    Timings,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BBox",
+    "Cascade",
+    "CascadeInfo",
     "Class",
     "Classify",
     "DecodeError",
@@ -64,9 +77,11 @@ __all__ = [
     "Model",
     "ModelError",
     "Object",
+    "ObjectError",
     "Pipeline",
     "Result",
     "RoiError",
+    "Secondary",
     "SourceError",
     "SourceNotFoundError",
     "SourceTimeoutError",
