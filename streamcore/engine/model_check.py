@@ -78,6 +78,8 @@ def _walk(data: bytes, name: str) -> None:
         for t in range(ntensors):
             tensor = sg.Tensors(t)
             _utf8(tensor.Name(), f"the name of tensor {t} of subgraph {s}", name)
+            if b"\0" in (tensor.Name() or b""):  # runtimes read names as C strings: two could become one
+                raise ModelError(f"{name}: the name of tensor {t} of subgraph {s} has a NUL byte; the model is corrupt")
             if not 0 <= tensor.Buffer() < max(nbuffers, 1):
                 raise ModelError(f"{name}: tensor {t} of subgraph {s} points at buffer {tensor.Buffer()} of {nbuffers}")
             for d in range(_count(tensor.ShapeLength(), "dimension", 16, name)):
