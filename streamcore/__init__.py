@@ -8,7 +8,10 @@ from . import _startup
 
 _startup.install()  # only under `python -m streamcore`: Ctrl-C while importing exits 130, one line
 
-from .adapters import Classify, Detect, get_classes, get_objects, read_labels  # noqa: E402
+from .adapters import (  # noqa: E402
+    Classify, Detect, Keypoint, Pose, Segment, Segmentation, get_classes, get_keypoints, get_mask, get_objects,
+    read_labels,
+)
 from .backends.registry import parse_devices
 from .backends.specs import DeviceRequest
 from .engine.engine import Deploy, Engine
@@ -61,12 +64,16 @@ __all__ = [
     "Geometry",
     "InferenceError",
     "InputError",
+    "Keypoint",
     "Model",
     "ModelError",
     "Object",
     "Pipeline",
+    "Pose",
     "Result",
     "RoiError",
+    "Segment",
+    "Segmentation",
     "SourceError",
     "SourceNotFoundError",
     "SourceTimeoutError",
@@ -77,6 +84,8 @@ __all__ = [
     "Timings",
     "UnsupportedSourceError",
     "get_classes",
+    "get_keypoints",
+    "get_mask",
     "get_objects",
     "parse_devices",
     "read_labels",

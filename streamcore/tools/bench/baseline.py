@@ -75,9 +75,15 @@ class _Loop:
         self.interpreter.set_tensor(self.input_index, tensor)
         self.interpreter.invoke()
 
-    def postprocess(self, detector: bool) -> Any:
-        if detector:
+    def postprocess(self, task: str) -> Any:
+        """What the Coral examples do with the outputs of each kind of model."""
+        if task == "detect":
             return [self.interpreter.get_tensor(int(o["index"])) for o in self.outputs]
+        if task == "segment":  # examples/semantic_segmentation.py
+            mask = self.interpreter.get_tensor(int(self.outputs[0]["index"]))[0]
+            return np.argmax(mask, axis=-1) if mask.ndim == 3 else mask
+        if task == "pose":  # examples/movenet_pose_estimation.py
+            return self.interpreter.get_tensor(int(self.outputs[0]["index"])).copy().reshape(-1, 3)
         out = self.outputs[0]
         raw = self.interpreter.get_tensor(int(out["index"]))
         scale, zero_point = out["quantization"]
@@ -259,7 +265,7 @@ def run_baseline(config: DeviceConfig, mode: str, inputs: Inputs, settings: Sett
         first = inputs.videos[0].frames[0]
         t = time.perf_counter()
         loop.run(loop.to_input(first))
-        loop.postprocess(config.model.detector)
+        loop.postprocess(config.model.task)
         first_ms = (time.perf_counter() - t) * 1000.0
         for _ in range(settings.warmup):
             loop.run(loop.to_input(first))
@@ -277,7 +283,7 @@ def run_baseline(config: DeviceConfig, mode: str, inputs: Inputs, settings: Sett
             t2 = time.perf_counter()
             loop.run(tensor)
             t3 = time.perf_counter()
-            loop.postprocess(config.model.detector)
+            loop.postprocess(config.model.task)
             t4 = time.perf_counter()
             if decode_ms is not None:
                 collected.decode_ms.append(decode_ms)

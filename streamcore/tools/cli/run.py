@@ -14,7 +14,8 @@ import signal
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
-from ...adapters import Classify, Detect, read_labels
+from ...adapters import read_labels
+from ...adapters.auto import TASKS, guess_task, make_adapter
 from ...jsonsafe import dumps
 from ...pipeline.loop import run as run_loop
 from ...pipeline.pipeline import Pipeline
@@ -24,11 +25,14 @@ from .classify import simulated_lines
 
 def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
     p = sub.add_parser("run", help="run video files, URLs or cameras through a model (JSON lines out)")
-    p.add_argument("--model", "-m", required=True, help="a .tflite classification or SSD detection model")
+    p.add_argument("--model", "-m", required=True,
+                   help="a .tflite classification, SSD detection, segmentation or MoveNet pose model")
     p.add_argument("--labels", "-l", help="label file (either 'id name' lines or one per line)")
     p.add_argument("--devices", "-d", default="auto", help="device spec, e.g. cpu:2 (default: auto)")
-    p.add_argument("--task", choices=("auto", "classify", "detect"), default="auto",
-                   help="auto: detect when the model ends in an SSD postprocess (4 outputs)")
+    p.add_argument("--task", choices=("auto",) + TASKS, default="auto",
+                   help="auto: from the outputs: detect (4, an SSD postprocess), pose ([1,1,17,3]), "
+                        "segment ([1,H,W] or [1,H,W,C]), else classify. Segmentation prints class "
+                        "fractions, not the mask")
     p.add_argument("--top-k", "-k", type=int, default=3, help="classes or objects per frame (default 3)")
     p.add_argument("--threshold", "-t", type=float, help="minimum score (default 0 classify, 0.5 detect)")
     p.add_argument("--fit", choices=("stretch", "letterbox", "crop"), default="stretch")
@@ -40,7 +44,8 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
 
 
 class AutoAdapter:
-    """Classify or Detect, chosen from the model's outputs at the first result."""
+    """Classify, Detect, Segment or Pose, chosen from the model's outputs at the first result
+    (see ``streamcore.adapters.auto.guess_task``)."""
 
     def __init__(self, task: str, top_k: int, threshold: Optional[float], labels: Optional[Dict[int, str]]) -> None:
         self.task = task
@@ -50,14 +55,12 @@ class AutoAdapter:
         self._adapter: Any = None if task == "auto" else self._make(task)
 
     def _make(self, task: str) -> Any:
-        if task == "detect":
-            threshold = 0.5 if self._threshold is None else self._threshold
-            return Detect(threshold=threshold, labels=self._labels, top_k=self._top_k)
-        return Classify(top_k=self._top_k, threshold=self._threshold or 0.0, labels=self._labels)
+        return make_adapter(task, top_k=self._top_k, threshold=self._threshold, labels=self._labels)
 
     def __call__(self, result: Result) -> Any:
         if self._adapter is None:
-            self._adapter = self._make("detect" if len(result.outputs) == 4 else "classify")
+            self.task = guess_task([tuple(o.shape) for o in result.outputs])
+            self._adapter = self._make(self.task)
         return self._adapter(result)
 
 
