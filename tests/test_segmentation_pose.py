@@ -35,8 +35,9 @@ def info(array: NDArray[Any], scale: float = 0.0, zero_point: int = 0, name: str
 def geometry(frame: Tuple[int, int], tensor: Tuple[int, int], src: Sequence[float],
              dst: Sequence[float]) -> Geometry:
     """frame and tensor as (w, h); src and dst as (x, y, w, h)."""
-    return Geometry(*(float(v) for v in src), *(float(v) for v in dst), frame_w=frame[0], frame_h=frame[1],
-                    tensor_w=tensor[0], tensor_h=tensor[1])
+    (sx, sy, sw, sh), (dx, dy, dw, dh) = (tuple(float(v) for v in r) for r in (src, dst))
+    return Geometry(src_x=sx, src_y=sy, src_w=sw, src_h=sh, dst_x=dx, dst_y=dy, dst_w=dw, dst_h=dh,
+                    frame_w=frame[0], frame_h=frame[1], tensor_w=tensor[0], tensor_h=tensor[1])
 
 
 def result(outputs: List[NDArray[Any]], details: Optional[List[TensorInfo]] = None,
@@ -282,12 +283,12 @@ def test_keypoints_undo_letterbox_and_roi() -> None:
     out = movenet_output([(0.5, 0.5, 0.9), (48 / 192, 0.0, 0.1), (0.75, 1.0, 0.5), (0.0, 0.25, 0.3)])
     points = Pose()(result([out], g=g))
     assert len(points) == 17 and all(isinstance(p, Keypoint) for p in points)
-    assert (points[0].name, points[0].x, points[0].y) == ("nose", pytest.approx(200.0), pytest.approx(100.0))
+    assert points[0].name == "nose" and [points[0].x, points[0].y] == pytest.approx([200.0, 100.0])
     assert points[0].score == pytest.approx(0.9)
-    assert (points[1].x, points[1].y) == (pytest.approx(100.0), pytest.approx(50.0))  # content's top-left
-    assert (points[2].x, points[2].y) == (pytest.approx(300.0), pytest.approx(150.0))  # bottom-right
+    assert [points[1].x, points[1].y] == pytest.approx([100.0, 50.0])  # content's top-left
+    assert [points[2].x, points[2].y] == pytest.approx([300.0, 150.0])  # bottom-right
     # a point in the letterbox padding is clipped to the ROI, as Detect clips boxes
-    assert (points[3].x, points[3].y) == (pytest.approx(150.0), pytest.approx(50.0))
+    assert [points[3].x, points[3].y] == pytest.approx([150.0, 50.0])
 
 
 def test_quantized_pose_output_is_dequantized() -> None:
@@ -295,7 +296,7 @@ def test_quantized_pose_output_is_dequantized() -> None:
     q[0, 0, 0] = (128, 64, 255)
     g = geometry((100, 100), (10, 10), (0, 0, 100, 100), (0, 0, 10, 10))
     nose = get_keypoints(q, g, info(q, scale=1 / 255, zero_point=0))[0]
-    assert (nose.y, nose.x, nose.score) == (pytest.approx(50.2, abs=0.01), pytest.approx(25.1, abs=0.01), 1.0)
+    assert [nose.y, nose.x, nose.score] == pytest.approx([50.2, 25.1, 1.0], abs=0.01)
 
 
 def test_pose_refuses_other_models() -> None:

@@ -88,12 +88,14 @@ def get_mask(output: NDArray[Any], info: Optional[TensorInfo] = None, threshold:
         # np.argmax takes the first maximum; NaN scores win it, so they are ranked lowest here.
         if np.issubdtype(array.dtype, np.floating) and np.isnan(array).any():
             array = np.where(np.isnan(array), -np.inf, array)
-        return np.argmax(array, axis=-1).astype(np.int64)
+        classes: NDArray[Any] = np.argmax(array, axis=-1).astype(np.int64)
+        return classes
     plane = array[..., 0]
     if np.issubdtype(plane.dtype, np.integer) and not quantized:
         if plane.size and int(plane.min()) < 0:
             raise ModelError(f"the class map holds class id {int(plane.min())}; class ids cannot be negative")
-        return plane.astype(np.int64)
+        class_map: NDArray[Any] = plane.astype(np.int64)
+        return class_map
     if np.issubdtype(plane.dtype, np.floating) or quantized:
         real = info.dequantize(plane) if info is not None and quantized else plane.astype(np.float32)
         return (real >= threshold).astype(np.int64)  # NaN is background
