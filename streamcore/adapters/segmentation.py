@@ -31,7 +31,7 @@ from .labels import LabelsArg, as_label_map
 __all__ = ["Segment", "Segmentation", "get_mask", "class_fractions", "to_frame_mask"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq would compare masks elementwise
 class Segmentation:
     """One frame's segmentation.
 
