@@ -1,6 +1,7 @@
 """The hand-written loop users write from the Coral examples, measured like streamcore:
 PyAV decode, to_ndarray, resize (OpenCV if installed, else PyAV's reformat), set_tensor,
-invoke, get_tensor, top-1; one thread. On the CPU the faster of the plain Interpreter and
+invoke, get_tensor, then what the Coral examples do with the outputs (top-1, the argmax of a
+segmentation's class scores, MoveNet's reshape); one thread. On the CPU the faster of the plain Interpreter and
 the Interpreter with XNNPACK applied; on Edge TPUs (and the simulator) a pycoral-style
 interpreter with the Edge TPU custom op bound to one device. For the other CPU backends, that
 runtime's own Python API: ai_edge_litert's Interpreter, or an OpenVINO compiled model."""
@@ -302,7 +303,9 @@ def run_baseline(config: DeviceConfig, mode: str, inputs: Inputs, settings: Sett
     finally:
         variant = loop.variant
         loop.close()
-    notes.append(f"resize: {RESIZER}; invoke includes set_tensor; postprocess: get_tensor + top-1")
+    post = {"detect": "get_tensor of each output", "segment": "get_tensor + argmax over classes (if scores)",
+            "pose": "get_tensor + reshape to 17 keypoints"}.get(config.model.task, "get_tensor + top-1")
+    notes.append(f"resize: {RESIZER}; invoke includes set_tensor; postprocess: {post}")
     if streams > 1:
         notes.append(f"one thread serves the {streams} streams in turn")
     name = "sim0" if config.simulated else ("cpu" if config.kind == "cpu" else "tpu0")
