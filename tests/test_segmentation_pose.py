@@ -146,6 +146,10 @@ def test_fractions_leave_out_the_letterbox_padding() -> None:
     assert class_fractions(mask) == {0: 0.5, 1: 0.375, 2: 0.125}
     # a coarser output grid (4x4 over the 8x8 tensor): content rows 1..2
     assert class_fractions(mask[::2, ::2], g) == {1: 0.75, 2: 0.25}
+    with pytest.raises(InputError):
+        class_fractions(np.array([[0, -1]]))
+    with pytest.raises(InputError):
+        class_fractions(np.array([[0.5, 1.0]]))
 
 
 def test_frame_mask_undoes_roi_and_letterbox() -> None:
