@@ -134,6 +134,7 @@ def to_frame_mask(mask: NDArray[Any], geometry: Geometry, outside: int) -> NDArr
     r0, r1 = int(inside_rows[0]), int(inside_rows[-1]) + 1
     c0, c1 = int(inside_cols[0]), int(inside_cols[-1]) + 1
     block_rows, block_cols = rows[r0:r1], cols[c0:c1]
+    block: NDArray[Any]
     if np.all(np.diff(block_cols) >= 0):
         # Columns ascend: repeating each mask column is 10x faster than fancy indexing in 2-D.
         block = np.repeat(mask, np.bincount(block_cols, minlength=out_w), axis=1)[block_rows]
