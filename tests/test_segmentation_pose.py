@@ -173,6 +173,13 @@ def test_frame_mask_of_a_fractional_source_rectangle() -> None:
     assert frame[0].tolist() == [255, 255, 0, 0, 1, 1, 2, 2, 3, 255, 255, 255]
 
 
+def test_frame_mask_of_a_mirrored_geometry() -> None:
+    # columns that descend (a mirrored destination) take the general indexing path
+    g = geometry((4, 2), (4, 2), (0, 0, 4, 2), (4, 0, -4, 2))
+    mask = np.arange(8, dtype=np.uint8).reshape(2, 4)
+    assert to_frame_mask(mask, g, 255).tolist() == [[3, 2, 1, 0], [7, 6, 5, 4]]
+
+
 # ---------------------------------------------------------------- Segment through an engine (synthetic model)
 
 SEG_CASES = [
