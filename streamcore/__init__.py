@@ -14,7 +14,7 @@ from .adapters import (  # noqa: E402
 )
 from .backends.registry import parse_devices
 from .backends.specs import DeviceRequest
-from .engine.engine import Deploy, Engine
+from .engine.engine import Cascade, Deploy, Engine
 from .engine.frames import to_frame_view
 from .engine.model import Model
 from .errors import (
@@ -41,12 +41,25 @@ from .pipeline.pipeline import Pipeline
 from .pipeline.records import StreamResult
 from .pipeline.stream import Stream
 from .sources import redact
-from .types import BBox, Class, Geometry, Object, Result, TensorInfo, Timings
+from .types import (
+    BBox,
+    CascadeInfo,
+    Class,
+    Geometry,
+    Object,
+    ObjectError,
+    Result,
+    Secondary,
+    TensorInfo,
+    Timings,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BBox",
+    "Cascade",
+    "CascadeInfo",
     "Class",
     "Classify",
     "DecodeError",
@@ -68,10 +81,12 @@ __all__ = [
     "Model",
     "ModelError",
     "Object",
+    "ObjectError",
     "Pipeline",
     "Pose",
     "Result",
     "RoiError",
+    "Secondary",
     "Segment",
     "Segmentation",
     "SourceError",

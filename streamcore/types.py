@@ -1,6 +1,7 @@
 """The values streamcore hands back: where a frame landed in the model input (Geometry),
 what a tensor is (TensorInfo), and what an inference gives (Result with its Timings, and
-the adapters' Class, Object and BBox)."""
+the adapters' Class, Object and BBox; with a cascade, each Object's Secondary and the
+frame's CascadeInfo)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BBox", "Class", "Geometry", "Object", "Result", "TensorInfo", "Timings"]
+__all__ = [
+    "BBox", "CascadeInfo", "Class", "Geometry", "Object", "ObjectError", "Result", "Secondary", "TensorInfo",
+    "Timings",
+]
 
 
 @dataclass(frozen=True)
@@ -156,12 +160,15 @@ class BBox:
 
 @dataclass(frozen=True)
 class Object:
-    """One detection (pycoral's ``Object``), with its box in frame pixels."""
+    """One detection (pycoral's ``Object``), with its box in frame pixels. In a cascade,
+    ``secondary`` is what the second model made of it (None for objects it did not run on:
+    not selected by ``when``, or past ``max_per_frame``)."""
 
     id: int
     score: float
     bbox: BBox
     label: Optional[str] = None
+    secondary: Optional[Secondary] = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,54 @@ class Timings:
     queue_ms: float
     preprocess_ms: float
     invoke_ms: float
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class ObjectError:
+    """Why one object's second-stage inference failed: the ``StreamcoreError`` subclass's
+    name and its message (plain strings, so results stay JSON-serialisable)."""
+
+    type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Secondary:
+    """What a cascade's second model made of one object.
+
+    ``roi`` is the crop it saw, (x, y, width, height) in frame pixels: the object's box
+    widened by the cascade's margin and clipped to the frame (None when nothing of the box
+    lies inside the frame). ``value`` is the second model's adapter output (``Classify``: a
+    list of ``Class``), ``device`` where it ran and ``timings`` its stage times; or
+    ``error`` says why this object failed (the frame and its other objects are unaffected).
+    """
+
+    roi: Optional[Tuple[int, int, int, int]]
+    value: Any = None
+    device: Optional[str] = None
+    timings: Optional[Timings] = None
+    error: Optional[ObjectError] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class CascadeInfo:
+    """One frame's accounting in a cascade: ``objects`` the detector found, ``matched`` by
+    ``when``, of which ``classified`` got a second-stage result, ``errors`` failed, and
+    ``skipped`` were past ``max_per_frame`` (``classified + errors + skipped == matched``).
+    ``second_stage_ms``: from the detections to the last object's result (wall clock, the
+    objects run concurrently); ``total_ms``: the whole frame, both stages."""
+
+    objects: int
+    matched: int
+    classified: int
+    errors: int
+    skipped: int
+    second_stage_ms: float
     total_ms: float
 
 
@@ -185,6 +240,7 @@ class Result:
     timings: Timings
     device: str
     value: Any = field(default=None)  # what the engine's adapter made of the outputs
+    cascade: Optional[CascadeInfo] = field(default=None)  # set by a cascade engine
 
     def output(self, name_or_index: "int | str") -> NDArray[Any]:
         if isinstance(name_or_index, int):

@@ -193,6 +193,34 @@ def test_model_with_an_absurd_input_is_refused_up_front(
         Model(data)
 
 
+@pytest.mark.parametrize(
+    "quant, message",
+    [(Quantization((1 / 128,), ()), "1 scale values and 0 zero points"),
+     (Quantization((0.5, 0.25), (0, 0, 0)), "2 scale values and 3 zero points"),
+     (Quantization((0.5, 0.25, 0.5), (0, 0, 0), axis=5), "along dimension 5 of a 4-dimensional")],
+)
+def test_quantization_that_does_not_pair_up_is_refused(quant: Quantization, message: str) -> None:
+    # Found by the model fuzzer: LiteRT's loader read a zero point for each scale and crashed
+    # on a tensor with scales but no zero points.
+    g = GraphBuilder("unpaired quantization")
+    image = g.tensor("input", (1, 8, 8, 3), "uint8", quant)
+    out = g.tensor("pooled", (1, 4, 4, 3), "uint8", Quantization.per_tensor(1 / 128, 128))
+    g.operator("AVERAGE_POOL_2D", [image], [out], options.pool_2d((2, 2), (2, 2), "valid"))
+    with pytest.raises(ModelError, match=message):
+        Model(g.build([image], [out]))
+
+
+def test_tensor_name_with_a_nul_byte_is_refused() -> None:
+    # Found by the model fuzzer: "TFLite_Detection_PostProcess\0\0" made LiteRT throw a C++
+    # exception out of its C API (a RuntimeError before).
+    g = GraphBuilder("NUL in a name")
+    image = g.tensor("input", (1, 8, 8, 3), "uint8", Quantization.per_tensor(1 / 128, 128))
+    out = g.tensor("pooled\0\0", (1, 4, 4, 3), "uint8", Quantization.per_tensor(1 / 128, 128))
+    g.operator("AVERAGE_POOL_2D", [image], [out], options.pool_2d((2, 2), (2, 2), "valid"))
+    with pytest.raises(ModelError, match="NUL byte"):
+        Model(g.build([image], [out]))
+
+
 def test_model_with_a_large_but_sane_input_passes_the_check() -> None:
     Model(image_model((1, 2048, 4096, 3)))
 

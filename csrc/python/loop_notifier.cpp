@@ -33,6 +33,7 @@ void LoopNotifier::start() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (thread_.joinable() || stopping_) return;
     thread_ = std::thread([this] { run(); });
+    pthread_setname_np(thread_.native_handle(), name_.substr(0, 15).c_str());  // visible at once
 }
 
 void LoopNotifier::request() {
@@ -53,7 +54,6 @@ void LoopNotifier::stop() {
 }
 
 void LoopNotifier::run() {
-    pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
     if (python_finalizing()) return;
     // One thread state for the thread's life: acquiring the GIL is then a plain handoff, not
     // a thread-state allocation per wake-up.

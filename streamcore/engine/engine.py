@@ -6,7 +6,6 @@ import asyncio
 import atexit
 import logging
 import weakref
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ..backends.edgetpu import TpuOptions
@@ -15,24 +14,16 @@ from ..backends.pool import DevicePool
 from ..backends.specs import DeviceSpec
 from ..errors import EngineClosedError, InputError
 from ..types import Result, TensorInfo
+from .cascade import Cascade, CascadeRunner
+from .deploy import Deploy, as_deploy
 from .model import Model, ModelSource
 from .runner import Adapter, ModelRunner, Roi, RunnerSettings
 
-__all__ = ["Engine", "Deploy", "Roi"]
+__all__ = ["Engine", "Deploy", "Cascade", "Roi"]
 
 log = logging.getLogger("streamcore.engine")
 
 _open_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
-
-
-@dataclass
-class Deploy:
-    """One model of a multi-model engine, pinned to its own devices."""
-
-    model: ModelSource
-    devices: DeviceSpec = "auto"
-    adapter: Optional[Adapter] = None
-    preprocess: Dict[str, Any] = field(default_factory=dict)  # fit, filter, mean, std, ...
 
 
 class Engine:
@@ -46,6 +37,12 @@ class Engine:
         Engine({"detector": Deploy(ssd, "usb:0", Detect()), "classifier": (mobilenet, "usb:1")})
         await engine.infer(frame, model="detector")
 
+    A cascade (a detector, then a second model on each object it finds; see ``Cascade``)::
+
+        Engine(Cascade(detector=Deploy(ssd, "usb:0", Detect(0.5)),
+                       classifier=Deploy(mobilenet, "usb:1", Classify()), when=lambda o: o.label == "car"))
+        result = await engine.infer(frame)   # result.value: objects, each with .secondary
+
     ``frame`` is a PyAV VideoFrame or a numpy image (HxWx3 RGB, HxW gray, ...). Frames are
     preprocessed (colour conversion, resize, quantization) and run on the next device with
     room, round-robin. At most ``queue_depth`` frames wait per device; further ``infer``
@@ -58,7 +55,7 @@ class Engine:
 
     def __init__(
         self,
-        model: Union[ModelSource, Mapping[str, Union[Deploy, Tuple[Any, ...]]]],
+        model: Union[ModelSource, Mapping[str, Union[Deploy, Tuple[Any, ...]]], Cascade],
         devices: DeviceSpec = "auto",
         *,
         adapter: Optional[Adapter] = None,
@@ -84,10 +81,15 @@ class Engine:
         )
         self._pool.options.to_libedgetpu()  # invalid option values fail here
         defaults = dict(fit=fit, filter=filter, mean=mean, std=std, pad_value=pad_value, bgr=bgr)
-        if isinstance(model, Mapping):
+        if isinstance(model, Cascade):
+            if adapter is not None or devices != "auto":
+                raise InputError("a cascade takes its devices and adapters from its Deploys; "
+                                 "drop devices= and adapter= from Engine(...)")
+            deploys = model.deploys()
+        elif isinstance(model, Mapping):
             if not model:
                 raise InputError("no models given; pass a model or a mapping name -> Deploy")
-            deploys = {key: _as_deploy(key, value) for key, value in model.items()}
+            deploys = {key: as_deploy(key, value) for key, value in model.items()}
         else:
             deploys = {"default": Deploy(model, devices, adapter)}
         settings = RunnerSettings(name, queue_depth, worker_nice, failover, self._pool)
@@ -95,6 +97,7 @@ class Engine:
             key: ModelRunner(settings, key, d.model, d.devices, d.adapter, {**defaults, **d.preprocess})
             for key, d in deploys.items()
         }
+        self._cascade = CascadeRunner.of(model, self._runners) if isinstance(model, Cascade) else None
         self._starting: Optional["asyncio.Future[None]"] = None
         self._started = False
         self._closed = False
@@ -132,6 +135,8 @@ class Engine:
             built = await loop.run_in_executor(None, self._build_all)
             for runner in self._runners.values():
                 runner.install(loop, built[runner.key])
+            if self._cascade is not None:
+                self._cascade.check()
             self._started = True
             _open_engines.add(self)
             self._starting.set_result(None)
@@ -198,12 +203,26 @@ class Engine:
     ) -> Result:
         """Runs one frame. ``roi=(x, y, w, h)`` restricts it to a region of the frame;
         ``model`` picks the model of a multi-model engine; ``frame_options`` (format,
-        matrix, range) describe numpy frames."""
+        matrix, range) describe numpy frames. On a cascade engine, ``model=None`` runs the
+        cascade (``roi`` then limits the detector; crops come from the whole frame) and
+        ``model="detector"`` or ``"classifier"`` runs one of its models alone."""
         if self._closed:
             raise EngineClosedError("the engine is closed; create a new Engine")
         if not self._started:
             raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
+        if self._cascade is not None and model is None:
+            return await self._cascade.infer(frame, roi, frame_options)
         return await self._runner(model).infer(frame, roi, frame_options)
+
+    @property
+    def cascade(self) -> Optional[Cascade]:
+        """The cascade this engine runs, or None."""
+        return None if self._cascade is None else self._cascade.spec
+
+    def cascade_stats(self) -> Optional[Dict[str, Any]]:
+        """A cascade engine's frames and objects (found, matched, classified, failed,
+        skipped) and second-stage cost; None for other engines."""
+        return None if self._cascade is None else self._cascade.stats()
 
     @property
     def models(self) -> List[str]:
@@ -244,14 +263,6 @@ class Engine:
         state = "closed" if self._closed else ("running" if self._started else "not started")
         models = ", ".join(f"{k}={r.model.name}" for k, r in self._runners.items())
         return f"Engine({models}, devices={self.devices}, {state})"
-
-
-def _as_deploy(key: str, value: Union[Deploy, Tuple[Any, ...]]) -> Deploy:
-    if isinstance(value, Deploy):
-        return value
-    if isinstance(value, tuple) and 1 <= len(value) <= 3:
-        return Deploy(*value)
-    raise InputError(f"model {key!r}: pass Deploy(model, devices, adapter) or (model, devices[, adapter])")
 
 
 @atexit.register

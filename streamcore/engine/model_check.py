@@ -78,12 +78,15 @@ def _walk(data: bytes, name: str) -> None:
         for t in range(ntensors):
             tensor = sg.Tensors(t)
             _utf8(tensor.Name(), f"the name of tensor {t} of subgraph {s}", name)
+            if b"\0" in (tensor.Name() or b""):  # runtimes read names as C strings: two could become one
+                raise ModelError(f"{name}: the name of tensor {t} of subgraph {s} has a NUL byte; the model is corrupt")
             if not 0 <= tensor.Buffer() < max(nbuffers, 1):
                 raise ModelError(f"{name}: tensor {t} of subgraph {s} points at buffer {tensor.Buffer()} of {nbuffers}")
             for d in range(_count(tensor.ShapeLength(), "dimension", 16, name)):
                 # -1 belongs in shape_signature only: a -1 here sizes a buffer runtimes then overrun
                 if not 0 <= tensor.Shape(d) <= MAX_DIM:
                     raise ModelError(f"{name}: tensor {t} of subgraph {s} has dimension {tensor.Shape(d)}")
+            _check_quantization(tensor, f"{name}: tensor {t} of subgraph {s}", size)
         for what, length, get in (("input", sg.InputsLength(), sg.Inputs), ("output", sg.OutputsLength(), sg.Outputs)):
             for i in range(_count(length, f"subgraph {what}", ntensors, name)):
                 if not 0 <= get(i) < ntensors:
@@ -103,6 +106,31 @@ def _walk(data: bytes, name: str) -> None:
                         raise ModelError(f"{name}: operator {o} of subgraph {s} {what} {i} is tensor {index}, which does not exist")
             if custom.get(op.OpcodeIndex()) == b"TFLite_Detection_PostProcess":
                 _check_postprocess_options(op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b"", name)
+
+
+def _check_quantization(tensor: Any, where: str, size: int) -> None:
+    # LiteRT's loader reads zero_point[i] for each scale[i] without checking that they pair up
+    # (a fuzzed model with scales but no zero points crashed it); TFLite refuses such a model.
+    q = tensor.Quantization()
+    if q is None:
+        return
+    for slot, what, itemsize in ((8, "scale", 4), (10, "zero_point", 8)):
+        field = q._tab.Offset(slot)
+        if field:
+            n = q._tab.VectorLen(field)
+            if q._tab.Vector(field) + n * itemsize > size:
+                raise ModelError(f"{where}: its quantization {what} vector ({n} values) runs past the end of the file")
+    scales, zero_points = q.ScaleLength(), q.ZeroPointLength()
+    if scales and zero_points != scales:
+        raise ModelError(
+            f"{where}: its quantization has {scales} scale values and {zero_points} zero points; "
+            "they must pair up (the model is corrupt)"
+        )
+    if scales > 1 and not 0 <= q.QuantizedDimension() < tensor.ShapeLength():
+        raise ModelError(
+            f"{where}: its per-channel quantization runs along dimension {q.QuantizedDimension()} of a "
+            f"{tensor.ShapeLength()}-dimensional tensor; the model is corrupt"
+        )
 
 
 def _utf8(text: "bytes | None", what: str, name: str) -> None:

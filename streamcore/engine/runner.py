@@ -22,7 +22,7 @@ from .frames import to_frame_view
 from .health import HealthMonitor
 from .model import Model, ModelSource
 
-__all__ = ["ModelRunner", "RunnerSettings", "Adapter", "Roi"]
+__all__ = ["ModelRunner", "RunnerSettings", "Adapter", "Roi", "frame_view"]
 
 log = logging.getLogger("streamcore.engine")
 
@@ -173,13 +173,13 @@ class ModelRunner:
     async def infer(self, frame: Any, roi: Optional[Roi], frame_options: Dict[str, Any]) -> Result:
         if self.native is None or self._slots is None:
             raise EngineClosedError("the engine is closed; create a new Engine")
-        unknown = sorted(set(frame_options) - set(_FRAME_OPTIONS))
-        if unknown:
-            raise errors.InputError(
-                f"unknown frame option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                f"infer takes {', '.join(_FRAME_OPTIONS)} (as strings) besides roi and model"
-            )
-        view = to_frame_view(frame, **frame_options)
+        return await self.infer_view(frame_view(frame, frame_options), roi)
+
+    async def infer_view(self, view: Any, roi: Optional[Roi]) -> Result:
+        """Runs a frame already borrowed as a native FrameView: one view can be submitted
+        any number of times (each job keeps it alive), e.g. once per crop of a cascade."""
+        if self.native is None or self._slots is None:
+            raise EngineClosedError("the engine is closed; create a new Engine")
         params = self._params if roi is None else self._roi_params(roi)
         await self._slots.acquire()
         if self.native is None:  # closed while waiting for room
@@ -284,6 +284,17 @@ class ModelRunner:
             s.update(model=self.key, kind=kind, backend=backend, simulated=simulated, reopens=self.reopens.get(i, 0))
             out.append(s)
         return out
+
+
+def frame_view(frame: Any, frame_options: Dict[str, Any]) -> Any:
+    """Borrows `frame` as a native FrameView (no copy), checking the frame options."""
+    unknown = sorted(set(frame_options) - set(_FRAME_OPTIONS))
+    if unknown:
+        raise errors.InputError(
+            f"unknown frame option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"infer takes {', '.join(_FRAME_OPTIONS)} (as strings) besides roi and model"
+        )
+    return to_frame_view(frame, **frame_options)
 
 
 def _weak_method(method: Callable[[], None]) -> Callable[[], None]:

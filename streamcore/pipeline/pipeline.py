@@ -10,7 +10,8 @@ from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Optional, Tuple, Union
 
 from ..backends.specs import DeviceSpec, default_cpu_count
-from ..engine.engine import Engine
+from ..engine.cascade import CLASSIFIER, DETECTOR
+from ..engine.engine import Cascade, Engine
 from ..engine.model import ModelSource
 from ..errors import EngineClosedError, InputError
 from ..sources import AvSource, LiveOptions, open_source
@@ -36,7 +37,9 @@ class Pipeline:
                 ...
 
     Either give ``model``/``devices``/``adapter`` (and any other Engine option as keyword
-    arguments) or an ``engine`` you started yourself. ``keep_frames`` puts the decoded frame
+    arguments) or an ``engine`` you started yourself. ``model`` may be a ``Cascade`` (or
+    ``engine`` a cascade engine): each result's value is then the detector's objects, each
+    with its ``secondary`` result, and stats count the objects per stream. ``keep_frames`` puts the decoded frame
     in each result. With ``wait_for_consumer`` (default) a stream waits for someone to read
     its results (``p.results()`` or ``stream.results()``): nothing of a file is lost; set it
     False to keep only ``stream.latest`` when nobody reads. ``buffer`` bounds each reader's
@@ -47,7 +50,7 @@ class Pipeline:
 
     def __init__(
         self,
-        model: Optional[ModelSource] = None,
+        model: Optional[Union[ModelSource, Cascade]] = None,
         devices: DeviceSpec = "auto",
         adapter: Optional[Callable[[Result], Any]] = None,
         *,
@@ -219,6 +222,7 @@ class Pipeline:
             decoder_nice=self.decoder_nice,
             on_result=self._record_device,
             on_finished=self._stream_finished,
+            cascade=self.engine.cascade is not None,
         )
         self._streams[display_name] = stream
         if isinstance(built, AvSource):
@@ -296,11 +300,25 @@ class Pipeline:
 
     # -- stats -----------------------------------------------------------------------------
 
+    def _device_key(self, model: str, device: str) -> str:
+        # One engine's models may run on devices of the same name (cpu0 for each model).
+        return device if len(self.engine.models) == 1 else f"{model}/{device}"
+
     def _record_device(self, result: Result) -> None:
-        samples = self._device_invoke.get(result.device)
+        if result.cascade is None:
+            self._add_invoke(self._device_key(self.engine.models[0], result.device), result.timings.invoke_ms)
+            return
+        self._add_invoke(self._device_key(DETECTOR, result.device), result.timings.invoke_ms)
+        for o in result.value:
+            s = o.secondary
+            if s is not None and s.device is not None and s.timings is not None:
+                self._add_invoke(self._device_key(CLASSIFIER, s.device), s.timings.invoke_ms)
+
+    def _add_invoke(self, key: str, invoke_ms: float) -> None:
+        samples = self._device_invoke.get(key)
         if samples is None:
-            samples = self._device_invoke[result.device] = Samples(256)
-        samples.add(result.timings.invoke_ms)
+            samples = self._device_invoke[key] = Samples(256)
+        samples.add(invoke_ms)
 
     async def _sample_devices(self) -> None:
         while True:
@@ -309,14 +327,16 @@ class Pipeline:
 
     def _snapshot_busy(self) -> None:
         self._busy_snapshots.append(
-            (time.monotonic(), {d["name"]: float(d["busy_s"]) for d in self.engine.stats()})
+            (time.monotonic(), {self._device_key(d["model"], d["name"]): float(d["busy_s"]) for d in self.engine.stats()})
         )
 
     def stats(self) -> Dict[str, Any]:
-        """Per stream (keyed by name; URLs are redacted), per device, and the loop's lag."""
+        """Per stream (keyed by name; URLs are redacted), per device (``model/device`` when
+        the engine runs several models, as a cascade does), a cascade's totals, and the
+        loop's lag."""
         now = time.monotonic()
         devices: Dict[str, Any] = {}
-        busy_now = {d["name"]: d for d in self.engine.stats()}
+        busy_now = {self._device_key(d["model"], d["name"]): d for d in self.engine.stats()}
         then, busy_then = self._busy_snapshots[0] if self._busy_snapshots else (self._started_at, {})
         span = max(1e-6, now - then)
         for name, d in busy_now.items():
@@ -335,6 +355,9 @@ class Pipeline:
             "streams": {name: s.stats() for name, s in self._streams.items()},
             "devices": devices,
         }
+        cascade = self.engine.cascade_stats()
+        if cascade is not None:
+            out["cascade"] = cascade
         if self._monitor is not None:
             out["loop_lag"] = self._monitor.summary()
         return out

@@ -63,6 +63,8 @@ class StreamResult:
             out["device"] = self.result.device
             out["invoke_ms"] = round(self.result.timings.invoke_ms, 3)
             out["value"] = to_jsonable(self.value)
+            if self.result.cascade is not None:
+                out["cascade"] = to_jsonable(self.result.cascade)
         if self.error is not None:
             out["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
         cleaned: Dict[str, Any] = clean(out)

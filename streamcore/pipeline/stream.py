@@ -58,6 +58,7 @@ class Stream:
         decoder_nice: int = 0,
         on_result: Optional[Callable[[Result], None]] = None,
         on_finished: Optional[Callable[["Stream"], None]] = None,
+        cascade: bool = False,
     ) -> None:
         self.name = name
         self.url = source.url
@@ -95,6 +96,12 @@ class Stream:
         self.packet_errors = 0  # packets the decoder skipped (no frame came of them)
         self.dropped = 0
         self.sampled_out = 0
+        # a cascade's objects, over the frames with a result (see CascadeInfo)
+        self._cascade = cascade
+        self.objects = 0
+        self.classified = 0
+        self.object_errors = 0
+        self.skipped_objects = 0
         self._camera = Rate()
         self._process = Rate()
         self._detection = Rate()
@@ -289,6 +296,12 @@ class Stream:
                 self._detection.add()
                 if record.latency_ms is not None:
                     self._latency.add(record.latency_ms)
+                info = None if record.result is None else record.result.cascade
+                if info is not None:
+                    self.objects += info.objects
+                    self.classified += info.classified
+                    self.object_errors += info.errors
+                    self.skipped_objects += info.skipped
                 self.latest = record
             elif holds_frame:  # a frame that failed: it counts among the frames
                 self.errors += 1
@@ -348,7 +361,7 @@ class Stream:
 
     def stats(self) -> Dict[str, Any]:
         now = time.monotonic()
-        return {
+        out: Dict[str, Any] = {
             "url": self.url,
             "kind": self.kind,
             "live": self.live,
@@ -369,6 +382,10 @@ class Stream:
             "reconnects": self.reconnects,
             "last_error": self.last_error,
         }
+        if self._cascade:
+            out.update(objects=self.objects, classified=self.classified, object_errors=self.object_errors,
+                       skipped_objects=self.skipped_objects)
+        return out
 
 
 class _SourceSink:

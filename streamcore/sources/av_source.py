@@ -202,9 +202,16 @@ class AvSource:
         last_frame = time.monotonic()
         sink.state("streaming")
         packets = container.demux(stream)
+        # A read that outlasted the read timeout was interrupted. RTSP's demuxer answers the
+        # first interrupt with the frame it still held (it waits for the next packet to know a
+        # frame is complete) and only the second with an error: without this check a stall
+        # showed up after twice stall_timeout.
+        interrupted_after = 0.95 * self.live_options.stall_timeout if self.live or self.kind == "network" else None
         while not sink.stopping.is_set():
             try:
+                asked = time.monotonic()
                 packet = next(packets)
+                waited = time.monotonic() - asked
             except StopIteration:
                 break
             except (av.error.ExitError, av.error.TimeoutError):
@@ -232,6 +239,12 @@ class AvSource:
                 if not self._emit(sink, frame, index):
                     return index, None
                 index += 1
+            if interrupted_after is not None and waited >= interrupted_after:
+                sink.state("stalled")
+                outcome = SourceTimeoutError(
+                    f"{self.name}: no data from {self.url} for {self.live_options.stall_timeout:g}s (stall_timeout=)"
+                )
+                break
             if self.live and time.monotonic() - last_frame > self.live_options.stall_timeout:
                 sink.state("stalled")
                 outcome = SourceTimeoutError(

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 
 #include "backends/litert/quiet_stderr.h"
 #include "common/errors.h"
@@ -207,6 +209,18 @@ LiteRtDevice::LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* m
         input_.scale = input_meta_.scale;  // 0: not quantized (float input)
         input_.zero_point = int(input_meta_.zero_point);
         input_.bytes = in_bytes;
+    } catch (const Error&) {
+        cleanup();
+        throw;
+    } catch (const std::bad_alloc&) {
+        cleanup();
+        throw;
+    } catch (const std::exception& e) {
+        // LiteRT's C API lets C++ exceptions out on some malformed models (a tensor without
+        // a name: "basic_string::_M_construct null not valid"); they are the model's fault.
+        cleanup();
+        throw ModelError(std::string("LiteRT cannot load this model (") + e.what() +
+                         "); the model is malformed or uses something LiteRT does not support");
     } catch (...) {
         cleanup();
         throw;

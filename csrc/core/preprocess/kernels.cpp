@@ -8,7 +8,8 @@
 
 #include "preprocess/fixed_rows.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under TSan: ifunc resolvers run at relocation, before its runtime is up, and crash.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define SC_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define SC_SIMD_CLONES

@@ -25,6 +25,10 @@ void lower_thread_priority(int increment) {
     if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(tid), current + increment);
 }
 
+void name_thread(std::thread& thread, const std::string& name) {
+    pthread_setname_np(thread.native_handle(), name.substr(0, 15).c_str());
+}
+
 int64_t elapsed_ns(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
 }
@@ -69,10 +73,14 @@ void Scheduler::start() {
     started_ = true;
     for (std::size_t i = 0; i < lanes_.size(); ++i) {
         ++running_workers_;
+        // Named by the creator, so the name is there when start() returns, not when the
+        // new thread first gets a core.
         lanes_[i]->thread = std::thread([this, i] { worker(i); });
+        name_thread(lanes_[i]->thread, "sc-" + lanes_[i]->name);
         if (lanes_[i]->prefetch) {
             ++running_workers_;
             lanes_[i]->prep_thread = std::thread([this, i] { prep_worker(i); });
+            name_thread(lanes_[i]->prep_thread, "sc-" + lanes_[i]->name + "-prep");
         }
     }
 }
@@ -98,6 +106,11 @@ std::size_t Scheduler::choose_lane_locked(int exclude) {
 }
 
 void Scheduler::enqueue_locked(std::size_t index, std::unique_ptr<Job> job, bool notify) {
+    if (closing_) {  // an evacuation racing close(): the queues are drained for good
+        job->error = std::make_exception_ptr(EngineClosedError("the engine was closed before this frame ran"));
+        complete(std::move(job));
+        return;
+    }
     Lane& lane = *lanes_[index];
     job->device = static_cast<int>(index);
     ++lane.inflight;
@@ -124,8 +137,6 @@ void Scheduler::submit(std::unique_ptr<Job> job) {
 
 void Scheduler::worker(std::size_t index) {
     Lane& lane = *lanes_[index];
-    std::string thread_name = "sc-" + lane.name;
-    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
     lower_thread_priority(worker_nice_);
     std::deque<std::unique_ptr<Job>>& source = lane.prefetch ? lane.ready : lane.queue;
     for (;;) {
@@ -167,8 +178,6 @@ void Scheduler::worker(std::size_t index) {
 
 void Scheduler::prep_worker(std::size_t index) {
     Lane& lane = *lanes_[index];
-    std::string thread_name = "sc-" + lane.name + "-prep";
-    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
     lower_thread_priority(worker_nice_);
     for (;;) {
         std::unique_ptr<Job> job;
@@ -197,6 +206,14 @@ void Scheduler::prep_worker(std::size_t index) {
         job->preprocess_ns = elapsed_ns(start, Clock::now());
         std::lock_guard<std::mutex> lock(mutex_);
         lane.prepping = false;
+        if (closing_) {  // close() already drained `ready`: nothing would run this frame
+            lane.free_slots.push_back(job->staging_slot);
+            job->staging_slot = -1;
+            --lane.inflight;
+            job->error = std::make_exception_ptr(EngineClosedError("the engine was closed before this frame ran"));
+            complete(std::move(job));
+            continue;
+        }
         lane.ready.push_back(std::move(job));
         if (!lane.healthy && !closing_) evacuate_locked(index, nullptr);  // failed meanwhile
         lane.cv.notify_all();

@@ -2,6 +2,12 @@
 
     python -m streamcore run --model M [--labels L] [--devices D] SOURCE...
 
+A two-stage cascade (a detector, then a classifier on each object it finds):
+
+    python -m streamcore run --model SSD --labels coco_labels.txt --devices cpu:1 \
+        --classifier MOBILENET --classifier-labels imagenet_labels.txt --classifier-devices cpu:1 \
+        --when-label car --max-per-frame 8 --margin 0.1 SOURCE...
+
 Stops when every source has ended, or cleanly on Ctrl-C / SIGTERM (exit 130).
 Exit 1 when a source ended with an error.
 """
@@ -14,12 +20,15 @@ import signal
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
-from ...adapters import read_labels
+from ...adapters import Classify, Detect, read_labels
 from ...adapters.auto import TASKS, guess_task, make_adapter
+from ...engine.cascade import Cascade
+from ...engine.deploy import Deploy
+from ...errors import InputError
 from ...jsonsafe import dumps
 from ...pipeline.loop import run as run_loop
 from ...pipeline.pipeline import Pipeline
-from ...types import Result
+from ...types import Object, Result
 from .classify import simulated_lines
 
 
@@ -33,13 +42,24 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
                    help="auto: from the outputs: detect (4, an SSD postprocess), pose ([1,1,17,3]), "
                         "segment ([1,H,W] or [1,H,W,C]), else classify. Segmentation prints class "
                         "fractions, not the mask")
-    p.add_argument("--top-k", "-k", type=int, default=3, help="classes or objects per frame (default 3)")
+    p.add_argument("--top-k", "-k", type=int,
+                   help="classes or objects per frame (default 3; in a cascade, every object above the threshold)")
     p.add_argument("--threshold", "-t", type=float, help="minimum score (default 0 classify, 0.5 detect)")
     p.add_argument("--fit", choices=("stretch", "letterbox", "crop"), default="stretch")
     p.add_argument("--fps", type=float, help="cap the frames per second sent to the model, per source")
     p.add_argument("--realtime", action="store_true", help="play files at their own frame rate")
     p.add_argument("--live", action="store_true", help="treat files like cameras (drop frames when behind)")
     p.add_argument("--stats-interval", type=float, default=5.0, help="seconds between stats lines on stderr")
+    c = p.add_argument_group("cascade", "run a classifier on each object the --model detector finds")
+    c.add_argument("--classifier", metavar="MODEL", help="second-stage classification model (makes a cascade)")
+    c.add_argument("--classifier-labels", metavar="L", help="the classifier's label file")
+    c.add_argument("--classifier-devices", metavar="D", help="the classifier's devices (default: --devices)")
+    c.add_argument("--classifier-top-k", type=int, default=1, metavar="K", help="classes per object (default 1)")
+    c.add_argument("--when-label", action="append", metavar="LABEL",
+                   help="classify only objects with this detector label (repeatable; needs --labels)")
+    c.add_argument("--max-per-frame", type=int, metavar="N", help="classify at most N objects per frame, best first")
+    c.add_argument("--margin", type=float, default=0.0,
+                   help="widen each box by this fraction of its size before cropping (default 0)")
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="file, URL (rtsp://, http://, ...), /dev/videoN")
 
 
@@ -68,16 +88,66 @@ def run(args: argparse.Namespace) -> int:
     return run_loop(_run(args))
 
 
+class LabelFilter:
+    """A cascade's ``when``: objects whose label is one of ``labels``."""
+
+    def __init__(self, labels: List[str]) -> None:
+        self.labels = frozenset(labels)
+
+    def __call__(self, o: Object) -> bool:
+        return o.label in self.labels
+
+    def __repr__(self) -> str:
+        return f"LabelFilter({sorted(self.labels)})"
+
+
+def _cascade(args: argparse.Namespace, labels: Optional[Dict[int, str]]) -> Optional[Cascade]:
+    cascade_only = {"--classifier-labels": args.classifier_labels, "--classifier-devices": args.classifier_devices,
+                    "--when-label": args.when_label, "--max-per-frame": args.max_per_frame,
+                    "--margin": args.margin or None}
+    if args.classifier is None:
+        given = [flag for flag, value in cascade_only.items() if value is not None]
+        if given:
+            raise InputError(f"{', '.join(given)}: only for a cascade; add --classifier MODEL")
+        return None
+    if args.task not in ("auto", "detect"):
+        raise InputError(f"a cascade's --model must be a detector; drop --task {args.task}")
+    when = None
+    if args.when_label:
+        if labels is None:
+            raise InputError("--when-label matches the detector's labels; add --labels")
+        unknown = sorted(set(args.when_label) - set(labels.values()))
+        if unknown:
+            raise InputError(f"--when-label {', '.join(map(repr, unknown))}: not in {args.labels}")
+        when = LabelFilter(args.when_label)
+    threshold = 0.5 if args.threshold is None else args.threshold
+    classifier_labels = read_labels(args.classifier_labels) if args.classifier_labels else None
+    return Cascade(
+        detector=Deploy(args.model, args.devices, Detect(threshold=threshold, labels=labels, top_k=args.top_k),
+                        {"fit": args.fit}),
+        classifier=Deploy(args.classifier, args.classifier_devices or args.devices,
+                          Classify(top_k=args.classifier_top_k, labels=classifier_labels)),
+        when=when,
+        max_per_frame=args.max_per_frame,
+        margin=args.margin,
+    )
+
+
 async def _run(args: argparse.Namespace) -> int:
     labels = read_labels(args.labels) if args.labels else None
-    adapter = AutoAdapter(args.task, args.top_k, args.threshold, labels)
+    adapter = AutoAdapter(args.task, 3 if args.top_k is None else args.top_k, args.threshold, labels)
+    cascade = _cascade(args, labels)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     failed = False
     try:
-        async with Pipeline(model=args.model, devices=args.devices, adapter=adapter, fit=args.fit) as p:
+        if cascade is not None:
+            pipeline = Pipeline(model=cascade)
+        else:
+            pipeline = Pipeline(model=args.model, devices=args.devices, adapter=adapter, fit=args.fit)
+        async with pipeline as p:
             for line in simulated_lines(p.engine.stats()):
                 print(f"streamcore run: {line}", file=sys.stderr, flush=True)
             for source in args.sources:
