@@ -8,7 +8,10 @@ from . import _startup
 
 _startup.install()  # only under `python -m streamcore`: Ctrl-C while importing exits 130, one line
 
-from .adapters import Classify, Detect, get_classes, get_objects, read_labels  # noqa: E402
+from .adapters import (  # noqa: E402
+    Classify, Detect, Keypoint, Pose, Segment, Segmentation, get_classes, get_keypoints, get_mask, get_objects,
+    read_labels,
+)
 from .backends.registry import parse_devices
 from .backends.specs import DeviceRequest
 from .engine.engine import Cascade, Deploy, Engine
@@ -74,14 +77,18 @@ __all__ = [
     "Geometry",
     "InferenceError",
     "InputError",
+    "Keypoint",
     "Model",
     "ModelError",
     "Object",
     "ObjectError",
     "Pipeline",
+    "Pose",
     "Result",
     "RoiError",
     "Secondary",
+    "Segment",
+    "Segmentation",
     "SourceError",
     "SourceNotFoundError",
     "SourceTimeoutError",
@@ -92,6 +99,8 @@ __all__ = [
     "Timings",
     "UnsupportedSourceError",
     "get_classes",
+    "get_keypoints",
+    "get_mask",
     "get_objects",
     "parse_devices",
     "read_labels",

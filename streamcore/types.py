@@ -6,7 +6,7 @@ frame's CascadeInfo)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,7 +96,8 @@ class Class:
 
 @dataclass(frozen=True)
 class BBox:
-    """A box in frame pixels."""
+    """A box in frame pixels, with pycoral's ``BBox`` helpers (``valid``, ``scale``,
+    ``translate``, ``map``, ``intersect``, ``union``, ``iou``)."""
 
     xmin: float
     ymin: float
@@ -113,7 +114,48 @@ class BBox:
 
     @property
     def area(self) -> float:
+        """Zero for an invalid box (pycoral's goes negative)."""
         return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def valid(self) -> bool:
+        """xmin <= xmax and ymin <= ymax (a zero-area box is valid)."""
+        return self.width >= 0 and self.height >= 0
+
+    def scale(self, sx: float, sy: float) -> "BBox":
+        """Every x multiplied by ``sx``, every y by ``sy``."""
+        return BBox(xmin=sx * self.xmin, ymin=sy * self.ymin, xmax=sx * self.xmax, ymax=sy * self.ymax)
+
+    def translate(self, dx: float, dy: float) -> "BBox":
+        """Moved by ``dx`` pixels along x and ``dy`` along y."""
+        return BBox(xmin=dx + self.xmin, ymin=dy + self.ymin, xmax=dx + self.xmax, ymax=dy + self.ymax)
+
+    def map(self, f: Callable[[float], float]) -> "BBox":
+        """Each coordinate passed through ``f`` (e.g. ``int`` or ``round``)."""
+        return BBox(xmin=f(self.xmin), ymin=f(self.ymin), xmax=f(self.xmax), ymax=f(self.ymax))
+
+    @staticmethod
+    def intersect(a: "BBox", b: "BBox") -> "BBox":
+        """The overlap of two boxes; not ``valid`` when they do not overlap."""
+        return BBox(xmin=max(a.xmin, b.xmin), ymin=max(a.ymin, b.ymin),
+                    xmax=min(a.xmax, b.xmax), ymax=min(a.ymax, b.ymax))
+
+    @staticmethod
+    def union(a: "BBox", b: "BBox") -> "BBox":
+        """The smallest box holding both (valid when both are)."""
+        return BBox(xmin=min(a.xmin, b.xmin), ymin=min(a.ymin, b.ymin),
+                    xmax=max(a.xmax, b.xmax), ymax=max(a.ymax, b.ymax))
+
+    @staticmethod
+    def iou(a: "BBox", b: "BBox") -> float:
+        """Intersection over union: 1.0 for the same box, 0.0 when they do not overlap, touch
+        along an edge, or both have zero area (pycoral divides by zero there)."""
+        inter = BBox.intersect(a, b)
+        if not inter.valid:
+            return 0.0
+        overlap = inter.area
+        total = a.area + b.area - overlap
+        return overlap / total if total > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from streamcore.tools.synthetic import (
     non_image_model,
     tiny_classifier,
     tiny_detector,
+    tiny_pose,
+    tiny_segmenter,
     write,
 )
 from streamcore.tools.synthetic.__main__ import main as cli_main
@@ -322,3 +324,49 @@ def test_cli_runs_as_a_module(tmp_path: Path) -> None:
     )
     details = _interpreter(out.read_bytes()).get_output_details()[0]
     assert details["shape"].tolist() == [1, 4] and details["dtype"] == np.int8
+
+
+def test_tiny_segmenter_class_is_the_brightest_channel_of_each_cell() -> None:
+    image = np.zeros((1, 32, 32, 3), np.uint8)
+    image[0, :, :, 2] = 200  # blue
+    image[0, 8:16, 0:12, 0] = 255  # red over cells (2..3, 0..2)
+    image[0, 24:32, 28:32, 1] = 255  # green over cells (6..7, 7)
+    expected = np.full((8, 8), 2)
+    expected[2:4, 0:3] = 0
+    expected[6:8, 7] = 1
+    for argmax in (False, True):
+        interpreter = _interpreter(tiny_segmenter((32, 32), 4, argmax))
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+        interpreter.invoke()
+        out = interpreter.get_output_details()[0]
+        got = interpreter.get_tensor(out["index"])
+        if argmax:
+            assert out["dtype"] == np.int64 and got.shape == (1, 8, 8)
+            assert np.array_equal(got[0], expected)
+        else:
+            assert out["dtype"] == np.uint8 and got.shape == (1, 8, 8, 3)
+            assert np.array_equal(np.argmax(got[0], axis=-1), expected)
+    with pytest.raises(ModelError):
+        tiny_segmenter((30, 32), 4)
+
+
+def test_tiny_pose_has_movenet_single_pose_output() -> None:
+    interpreter = _interpreter(tiny_pose((48, 64)))
+    out = interpreter.get_output_details()[0]
+    assert interpreter.get_input_details()[0]["shape"].tolist() == [1, 48, 64, 3]
+    assert out["shape"].tolist() == [1, 1, 17, 3] and out["dtype"] == np.float32
+    values = []
+    for level in (0, 255):
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.full((1, 48, 64, 3), level, np.uint8))
+        interpreter.invoke()
+        values.append(interpreter.get_tensor(out["index"]).copy())
+    assert all(((v > 0) & (v < 1)).all() for v in values) and not np.allclose(values[0], values[1])
+
+
+def test_cli_writes_the_dense_models(tmp_path: Path) -> None:
+    seg = tmp_path / "seg.tflite"
+    assert cli_main(["tiny_segmenter", str(seg), "--input-size", "16,24", "--argmax"]) == 0
+    assert _interpreter(seg.read_bytes()).get_output_details()[0]["shape"].tolist() == [1, 4, 6]
+    pose = tmp_path / "pose.tflite"
+    assert cli_main(["tiny_pose", str(pose)]) == 0
+    assert _interpreter(pose.read_bytes()).get_output_details()[0]["shape"].tolist() == [1, 1, 17, 3]

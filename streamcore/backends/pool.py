@@ -8,6 +8,7 @@ import logging
 from typing import Any, Dict, List, Sequence, Tuple
 
 from ..engine.model import Model
+from ..engine.model_check import unresolved_custom_ops
 from ..errors import DeviceError, ModelError
 from . import registry
 from .base import BuiltDevice, Placement
@@ -55,6 +56,9 @@ class DevicePool:
 
     def check(self, model: Model, placements: Sequence[Placement]) -> None:
         """Refuses, before anything is built, a model that one of the backends cannot run."""
+        unresolved = unresolved_custom_ops(model.custom_ops, model.name)
+        if unresolved:  # no backend could: runtimes would fail later, naming a delegate instead
+            raise ModelError(unresolved)
         for backend in {p.backend for p in placements}:
             why = registry.get(backend).refuse(model)
             if why:

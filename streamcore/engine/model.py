@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..types import TensorInfo
-from .model_check import check_input_size, check_tflite
+from .model_check import check_input_size, check_tflite, custom_ops
 
 __all__ = ["Model", "ModelSource", "EDGETPU_CUSTOM_OP"]
 
@@ -59,6 +59,11 @@ class Model:
     def is_edgetpu(self) -> bool:
         """Compiled for the Edge TPU (has an ``edgetpu-custom-op`` node)."""
         return self.format == "tflite" and EDGETPU_CUSTOM_OP in self.data
+
+    @cached_property
+    def custom_ops(self) -> List[str]:
+        """The custom ops its operators use (e.g. ``TFLite_Detection_PostProcess``)."""
+        return custom_ops(self.data) if self.format == "tflite" else []
 
     def __repr__(self) -> str:
         kind = "edgetpu" if self.is_edgetpu else "cpu"

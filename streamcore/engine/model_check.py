@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ModelError
 
-__all__ = ["check_tflite", "MAX_INPUT_SIDE", "MAX_INPUT_BYTES"]
+__all__ = ["check_tflite", "custom_ops", "unresolved_custom_ops", "MAX_INPUT_SIDE", "MAX_INPUT_BYTES"]
 
 MAX_TENSORS = 1 << 20
 MAX_DIM = 1 << 30
@@ -198,3 +198,58 @@ def _check_input_size(tensor: Any, name: str) -> None:
     label = tensor.Name()
     label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
     check_input_size(shape, _TYPE_BYTES.get(int(tensor.Type()), 1), f"{name}: input {label!r}")
+
+
+# Custom ops some streamcore backend resolves: the Edge TPU's own (edgetpu backend), and the SSD
+# postprocess (builtin-registered in TFLite and LiteRT; openvino decodes it natively).
+RESOLVED_CUSTOM_OPS = frozenset({"edgetpu-custom-op", "TFLite_Detection_PostProcess"})
+_MEDIAPIPE = ("MediaPipe's own kernel, which MediaPipe's op resolver registers "
+              "(mediapipe/util/tflite/operations)")
+_CUSTOM_OP_RUNNERS = {
+    "PosenetDecoderOp": (
+        "Coral's PoseNet decoder, which libcoral registers (coral::RegisterPosenetDecoderOp) and "
+        "project-posenet loads as its posenet_decoder.so delegate; use the PoseNet model without the "
+        "decoder op (its heatmap and offset outputs) with your own adapter, or a MoveNet model with "
+        "streamcore.Pose()"),
+    "Convolution2DTransposeBias": _MEDIAPIPE,
+    "MaxPoolingWithArgmax2D": _MEDIAPIPE,
+    "MaxUnpooling2D": _MEDIAPIPE,
+}
+
+
+def custom_ops(data: bytes) -> "list[str]":
+    """The custom ops that operators of a checked model use, in first-use order."""
+    import tflite
+
+    model: Any = tflite.Model.GetRootAsModel(data, 0)
+    codes = [model.OperatorCodes(c).CustomCode() for c in range(model.OperatorCodesLength())]
+    used: "list[str]" = []
+    for s in range(model.SubgraphsLength()):
+        sg = model.Subgraphs(s)
+        for o in range(sg.OperatorsLength()):
+            code = codes[sg.Operators(o).OpcodeIndex()]
+            if code is not None and code.decode("utf-8") not in used:
+                used.append(code.decode("utf-8"))
+    return used
+
+
+def unresolved_custom_ops(ops: "list[str]", name: str) -> "str | None":
+    """Why no backend can run a model using the custom ops ``ops``, naming each op no backend
+    resolves and what would run it; None when every op is resolved somewhere."""
+    unknown = [op for op in ops if op not in RESOLVED_CUSTOM_OPS]
+    if not unknown:
+        return None
+    what = []
+    for op in unknown:
+        if op.startswith("Flex"):
+            runner = ("a TensorFlow op the converter kept (Select TF ops), which only TensorFlow's Flex "
+                      "delegate runs; convert the model with TFLite builtin ops only")
+        else:
+            runner = _CUSTOM_OP_RUNNERS.get(op, (
+                f"a kernel only a runtime that registers {op!r} runs (TFLite's MutableOpResolver::AddCustom, "
+                "or a delegate that claims it)"))
+        what.append(f"{'it' if len(unknown) == 1 else repr(op)} is {runner}")
+    ops_word = "ops" if len(unknown) > 1 else "op"
+    return (f"{name} uses the custom {ops_word} {', '.join(repr(op) for op in unknown)}, which no streamcore "
+            f"backend resolves (they resolve edgetpu-custom-op, on the Edge TPU, and "
+            f"TFLite_Detection_PostProcess): " + "; ".join(what))

@@ -13,6 +13,8 @@ from ..tools.synthetic import (
     non_image_model,
     tiny_classifier,
     tiny_detector,
+    tiny_pose,
+    tiny_segmenter,
     write,
 )
 
@@ -20,6 +22,8 @@ __all__ = [
     "mobilenet_v2",
     "tiny_classifier",
     "tiny_detector",
+    "tiny_segmenter",
+    "tiny_pose",
     "non_image_model",
     "edgetpu_classifier",
     "write",

@@ -72,6 +72,9 @@ class StreamResult:
 
 
 def to_jsonable(value: Any) -> Any:
+    summary = getattr(value, "to_json", None)
+    if callable(summary) and not isinstance(value, type):  # e.g. a Segmentation: its summary, not the mask
+        return to_jsonable(summary())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: to_jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, (list, tuple)):

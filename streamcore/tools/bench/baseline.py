@@ -1,6 +1,7 @@
 """The hand-written loop users write from the Coral examples, measured like streamcore:
 PyAV decode, to_ndarray, resize (OpenCV if installed, else PyAV's reformat), set_tensor,
-invoke, get_tensor, top-1; one thread. On the CPU the faster of the plain Interpreter and
+invoke, get_tensor, then what the Coral examples do with the outputs (top-1, the argmax of a
+segmentation's class scores, MoveNet's reshape); one thread. On the CPU the faster of the plain Interpreter and
 the Interpreter with XNNPACK applied; on Edge TPUs (and the simulator) a pycoral-style
 interpreter with the Edge TPU custom op bound to one device. For the other CPU backends, that
 runtime's own Python API: ai_edge_litert's Interpreter, or an OpenVINO compiled model."""
@@ -75,9 +76,15 @@ class _Loop:
         self.interpreter.set_tensor(self.input_index, tensor)
         self.interpreter.invoke()
 
-    def postprocess(self, detector: bool) -> Any:
-        if detector:
+    def postprocess(self, task: str) -> Any:
+        """What the Coral examples do with the outputs of each kind of model."""
+        if task == "detect":
             return [self.interpreter.get_tensor(int(o["index"])) for o in self.outputs]
+        if task == "segment":  # examples/semantic_segmentation.py
+            mask = self.interpreter.get_tensor(int(self.outputs[0]["index"]))[0]
+            return np.argmax(mask, axis=-1) if mask.ndim == 3 else mask
+        if task == "pose":  # examples/movenet_pose_estimation.py
+            return self.interpreter.get_tensor(int(self.outputs[0]["index"])).copy().reshape(-1, 3)
         out = self.outputs[0]
         raw = self.interpreter.get_tensor(int(out["index"]))
         scale, zero_point = out["quantization"]
@@ -259,7 +266,7 @@ def run_baseline(config: DeviceConfig, mode: str, inputs: Inputs, settings: Sett
         first = inputs.videos[0].frames[0]
         t = time.perf_counter()
         loop.run(loop.to_input(first))
-        loop.postprocess(config.model.detector)
+        loop.postprocess(config.model.task)
         first_ms = (time.perf_counter() - t) * 1000.0
         for _ in range(settings.warmup):
             loop.run(loop.to_input(first))
@@ -277,7 +284,7 @@ def run_baseline(config: DeviceConfig, mode: str, inputs: Inputs, settings: Sett
             t2 = time.perf_counter()
             loop.run(tensor)
             t3 = time.perf_counter()
-            loop.postprocess(config.model.detector)
+            loop.postprocess(config.model.task)
             t4 = time.perf_counter()
             if decode_ms is not None:
                 collected.decode_ms.append(decode_ms)
@@ -296,7 +303,9 @@ def run_baseline(config: DeviceConfig, mode: str, inputs: Inputs, settings: Sett
     finally:
         variant = loop.variant
         loop.close()
-    notes.append(f"resize: {RESIZER}; invoke includes set_tensor; postprocess: get_tensor + top-1")
+    post = {"detect": "get_tensor of each output", "segment": "get_tensor + argmax over classes (if scores)",
+            "pose": "get_tensor + reshape to 17 keypoints"}.get(config.model.task, "get_tensor + top-1")
+    notes.append(f"resize: {RESIZER}; invoke includes set_tensor; postprocess: {post}")
     if streams > 1:
         notes.append(f"one thread serves the {streams} streams in turn")
     name = "sim0" if config.simulated else ("cpu" if config.kind == "cpu" else "tpu0")

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import tflite
 
+from ...adapters.auto import guess_task
 from ...backends.edgetpu import load_runtime, records, resolve, sim_runtime
 from ...backends.registry import parse_devices
 from ...backends.specs import DeviceRequest, default_cpu_count
@@ -32,8 +33,12 @@ class ModelChoice:
     path: Optional[str]
     origin: str  # "--model", "edgetpu sibling", "cpu sibling", SYNTHETIC_*
     edgetpu: bool
-    detector: bool
+    task: str  # classify | detect | segment | pose (streamcore.adapters.auto.guess_task)
     input_shape: Tuple[int, int, int]
+
+    @property
+    def detector(self) -> bool:
+        return self.task == "detect"
 
     def as_json(self) -> Dict[str, Any]:
         return {"name": self.name, "path": self.path, "origin": self.origin, "edgetpu": self.edgetpu}
@@ -207,14 +212,14 @@ def _choose_model(given: Optional[str], kind: str) -> Tuple[ModelChoice, Optiona
 
 def _describe(path: Path, origin: str) -> ModelChoice:
     model = Model(path)
-    shape, detector = inspect_model(model)
+    shape, task = inspect_model(model)
     return ModelChoice(path, model.name, str(path) if not origin.startswith("built-in") else None,
-                       origin, model.is_edgetpu, detector, shape)
+                       origin, model.is_edgetpu, task, shape)
 
 
-def inspect_model(model: Model) -> Tuple[Tuple[int, int, int], bool]:
-    """(height, width, channels) of the image input, and whether it is an SSD detector.
-    ModelError when video frames cannot feed it."""
+def inspect_model(model: Model) -> Tuple[Tuple[int, int, int], str]:
+    """(height, width, channels) of the image input, and the model's task (classify, detect,
+    segment or pose, from its outputs). ModelError when video frames cannot feed it."""
     m = tflite.Model.GetRootAsModel(model.data, 0)
     graph = m.Subgraphs(0)
     if graph is None or graph.InputsLength() != 1:
@@ -229,8 +234,10 @@ def inspect_model(model: Model) -> Tuple[Tuple[int, int, int], bool]:
         raise ModelError(
             f"{model.name}: input {name!r} is {shape} {type_name}, not an image tensor "
             "[1, height, width, 1 or 3] of uint8, int8 or float32, so video frames cannot feed it; "
-            "pass an image classification or detection model"
+            "pass an image classification, detection, segmentation or pose model"
         )
     codes = [m.OperatorCodes(i).CustomCode() for i in range(m.OperatorCodesLength())]
-    detector = b"TFLite_Detection_PostProcess" in codes
-    return (shape[1], shape[2], shape[3]), detector
+    outputs = [graph.Tensors(graph.Outputs(i)) for i in range(graph.OutputsLength())]
+    output_shapes = [[int(d) for d in t.ShapeAsNumpy()] if t.ShapeLength() else [] for t in outputs]
+    task = guess_task(output_shapes, postprocess=b"TFLite_Detection_PostProcess" in codes)
+    return (shape[1], shape[2], shape[3]), task

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from ...adapters import Classify, Detect
+from ...adapters.auto import make_adapter
 from ...engine.engine import Engine
 from ...pipeline.pipeline import Pipeline
 from ...types import Result
@@ -136,9 +136,9 @@ def make_record(
 
 async def run_config(config: DeviceConfig, mode: str, inputs: Inputs, settings: Settings,
                      progress: Progress) -> Dict[str, Any]:
-    inner: Callable[[Result], Any] = (
-        Detect(labels=settings.labels) if config.model.detector else Classify(top_k=1, labels=settings.labels)
-    )
+    # Every object an SSD keeps (its own top-k), the best class of a classifier.
+    inner: Callable[[Result], Any] = make_adapter(config.model.task, top_k=None if config.model.detector else 1,
+                                                  labels=settings.labels)
     adapter = TimedAdapter(inner)
     started = time.perf_counter()
     engine = Engine(config.model.source, devices=config.spec, adapter=adapter)

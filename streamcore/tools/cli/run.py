@@ -21,6 +21,7 @@ import sys
 from typing import Any, Dict, List, Optional, TextIO
 
 from ...adapters import Classify, Detect, read_labels
+from ...adapters.auto import TASKS, guess_task, make_adapter
 from ...engine.cascade import Cascade
 from ...engine.deploy import Deploy
 from ...errors import InputError
@@ -33,11 +34,14 @@ from .classify import simulated_lines
 
 def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
     p = sub.add_parser("run", help="run video files, URLs or cameras through a model (JSON lines out)")
-    p.add_argument("--model", "-m", required=True, help="a .tflite classification or SSD detection model")
+    p.add_argument("--model", "-m", required=True,
+                   help="a .tflite classification, SSD detection, segmentation or MoveNet pose model")
     p.add_argument("--labels", "-l", help="label file (either 'id name' lines or one per line)")
     p.add_argument("--devices", "-d", default="auto", help="device spec, e.g. cpu:2 (default: auto)")
-    p.add_argument("--task", choices=("auto", "classify", "detect"), default="auto",
-                   help="auto: detect when the model ends in an SSD postprocess (4 outputs)")
+    p.add_argument("--task", choices=("auto",) + TASKS, default="auto",
+                   help="auto: from the outputs: detect (4, an SSD postprocess), pose ([1,1,17,3]), "
+                        "segment ([1,H,W] or [1,H,W,C]), else classify. Segmentation prints class "
+                        "fractions, not the mask")
     p.add_argument("--top-k", "-k", type=int,
                    help="classes or objects per frame (default 3; in a cascade, every object above the threshold)")
     p.add_argument("--threshold", "-t", type=float, help="minimum score (default 0 classify, 0.5 detect)")
@@ -60,7 +64,8 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
 
 
 class AutoAdapter:
-    """Classify or Detect, chosen from the model's outputs at the first result."""
+    """Classify, Detect, Segment or Pose, chosen from the model's outputs at the first result
+    (see ``streamcore.adapters.auto.guess_task``)."""
 
     def __init__(self, task: str, top_k: int, threshold: Optional[float], labels: Optional[Dict[int, str]]) -> None:
         self.task = task
@@ -70,14 +75,12 @@ class AutoAdapter:
         self._adapter: Any = None if task == "auto" else self._make(task)
 
     def _make(self, task: str) -> Any:
-        if task == "detect":
-            threshold = 0.5 if self._threshold is None else self._threshold
-            return Detect(threshold=threshold, labels=self._labels, top_k=self._top_k)
-        return Classify(top_k=self._top_k, threshold=self._threshold or 0.0, labels=self._labels)
+        return make_adapter(task, top_k=self._top_k, threshold=self._threshold, labels=self._labels)
 
     def __call__(self, result: Result) -> Any:
         if self._adapter is None:
-            self._adapter = self._make("detect" if len(result.outputs) == 4 else "classify")
+            self.task = guess_task([tuple(o.shape) for o in result.outputs])
+            self._adapter = self._make(self.task)
         return self._adapter(result)
 
 
@@ -107,8 +110,8 @@ def _cascade(args: argparse.Namespace, labels: Optional[Dict[int, str]]) -> Opti
         if given:
             raise InputError(f"{', '.join(given)}: only for a cascade; add --classifier MODEL")
         return None
-    if args.task == "classify":
-        raise InputError("a cascade's --model must be a detector; drop --task classify")
+    if args.task not in ("auto", "detect"):
+        raise InputError(f"a cascade's --model must be a detector; drop --task {args.task}")
     when = None
     if args.when_label:
         if labels is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .builder import GraphBuilder, Quantization
 from .cache import cache_dir, cached_path, write
 from .classifiers import non_image_model, tiny_classifier
+from .dense import tiny_pose, tiny_segmenter
 from .detector import tiny_detector
 from .edgetpu import edgetpu_classifier
 from .mobilenet import mobilenet_v2
@@ -13,6 +14,8 @@ __all__ = [
     "mobilenet_v2",
     "tiny_classifier",
     "tiny_detector",
+    "tiny_segmenter",
+    "tiny_pose",
     "non_image_model",
     "edgetpu_classifier",
     "write",

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .cache import write
 from .classifiers import CLASSIFIER_DTYPES, non_image_model, tiny_classifier
+from .dense import tiny_pose, tiny_segmenter
 from .detector import tiny_detector
 from .mobilenet import mobilenet_v2
 
@@ -16,6 +17,8 @@ _MODELS: Dict[str, Tuple[Callable[..., bytes], Tuple[str, ...]]] = {
     "mobilenet_v2": (mobilenet_v2, ("num_classes", "seed")),
     "tiny_classifier": (tiny_classifier, ("input_shape", "num_classes", "dtype", "seed")),
     "tiny_detector": (tiny_detector, ("input_size", "num_classes", "max_detections", "seed")),
+    "tiny_segmenter": (tiny_segmenter, ("input_size", "argmax")),
+    "tiny_pose": (tiny_pose, ("input_size", "seed")),
     "non_image_model": (non_image_model, ()),
 }
 
@@ -35,7 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-classes", type=int)
     parser.add_argument("--input-shape", type=_int_tuple, help="tiny_classifier: H,W,C")
     parser.add_argument("--dtype", choices=CLASSIFIER_DTYPES, help="tiny_classifier input dtype")
-    parser.add_argument("--input-size", type=_int_tuple, help="tiny_detector: H,W (multiples of 8)")
+    parser.add_argument("--input-size", type=_int_tuple,
+                        help="tiny_detector: H,W (multiples of 8); tiny_segmenter, tiny_pose: H,W (multiples of 4)")
+    parser.add_argument("--argmax", action="store_const", const=True,
+                        help="tiny_segmenter: end in ARG_MAX (a class map) instead of per-class scores")
     parser.add_argument("--max-detections", type=int, help="tiny_detector")
     return parser
 

@@ -21,6 +21,7 @@ __all__ = [
     "softmax",
     "fully_connected",
     "concatenation",
+    "arg_max",
 ]
 
 ACTIVATIONS = {
@@ -122,5 +123,14 @@ def concatenation(axis: int, activation: str = "none") -> OptionsWriter:
         tflite.ConcatenationOptionsAddAxis(fb, axis)
         tflite.ConcatenationOptionsAddFusedActivationFunction(fb, ACTIVATIONS[activation])
         return tflite.BuiltinOptions.ConcatenationOptions, int(tflite.ConcatenationOptionsEnd(fb))
+
+    return write
+
+
+def arg_max(output_type: str = "int64") -> OptionsWriter:
+    def write(fb: flatbuffers.Builder) -> Tuple[int, int]:
+        tflite.ArgMaxOptionsStart(fb)
+        tflite.ArgMaxOptionsAddOutputType(fb, tflite.TensorType.INT64 if output_type == "int64" else tflite.TensorType.INT32)
+        return tflite.BuiltinOptions.ArgMaxOptions, int(tflite.ArgMaxOptionsEnd(fb))
 
     return write
