@@ -14,6 +14,7 @@ from .backends.specs import DeviceRequest
 from .engine.engine import Deploy, Engine
 from .engine.frames import to_frame_view
 from .engine.model import Model
+from .engine.segments import Segments
 from .errors import (
     BackendUnavailableError,
     BackendVersionError,
@@ -67,6 +68,7 @@ __all__ = [
     "Pipeline",
     "Result",
     "RoiError",
+    "Segments",
     "SourceError",
     "SourceNotFoundError",
     "SourceTimeoutError",

@@ -46,6 +46,7 @@ class BuiltDevice:
     outputs: List[TensorInfo]
     backend: str = "tflite"
     tpu: Any = None  # the opened _core.EdgeTpuDevice, for Edge TPUs
+    image_input: int = 0  # the input preprocess fills; -1: none (a later segment)
 
     @property
     def simulated(self) -> bool:
@@ -160,7 +161,10 @@ def finish(native: Any, name: str, kind: str, backend: str, model_name: str) -> 
     inputs = infos_from_native(native.describe_inputs())
     outputs = infos_from_native(native.describe_outputs())
     if len(inputs) != 1:
-        raise ModelError(f"{model_name}: has {len(inputs)} inputs; streamcore runs single-input image models")
+        raise ModelError(
+            f"{model_name}: has {len(inputs)} inputs; the {backend} backend runs single-input image models "
+            "here (multi-input models and the segments of a pipelined model run on tflite:cpu and Edge TPUs)"
+        )
     image_input_shape(inputs[0], model_name)
     native.set_output_layout([(offset, nbytes) for _, _, offset, nbytes in output_layout(outputs)])
     return BuiltDevice(native, name, kind, inputs, outputs, backend)

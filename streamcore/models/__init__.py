@@ -9,10 +9,12 @@ from ..tools.synthetic import (
     cache_dir,
     cached_path,
     edgetpu_classifier,
+    edgetpu_segments,
     mobilenet_v2,
     non_image_model,
     tiny_classifier,
     tiny_detector,
+    tiny_segments,
     write,
 )
 
@@ -22,6 +24,8 @@ __all__ = [
     "tiny_detector",
     "non_image_model",
     "edgetpu_classifier",
+    "tiny_segments",
+    "edgetpu_segments",
     "write",
     "cached_path",
     "cache_dir",

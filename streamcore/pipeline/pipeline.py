@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator, Callable, Deque, Dict, Optional, Tuple, U
 from ..backends.specs import DeviceSpec, default_cpu_count
 from ..engine.engine import Engine
 from ..engine.model import ModelSource
+from ..engine.segments import Segments
 from ..errors import EngineClosedError, InputError
 from ..sources import AvSource, LiveOptions, open_source
 from ..types import Result
@@ -47,7 +48,7 @@ class Pipeline:
 
     def __init__(
         self,
-        model: Optional[ModelSource] = None,
+        model: Optional[Union[ModelSource, Segments]] = None,
         devices: DeviceSpec = "auto",
         adapter: Optional[Callable[[Result], Any]] = None,
         *,

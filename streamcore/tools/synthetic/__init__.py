@@ -8,6 +8,7 @@ from .classifiers import non_image_model, tiny_classifier
 from .detector import tiny_detector
 from .edgetpu import edgetpu_classifier
 from .mobilenet import mobilenet_v2
+from .segments import edgetpu_segments, tiny_segments
 
 __all__ = [
     "mobilenet_v2",
@@ -15,6 +16,8 @@ __all__ = [
     "tiny_detector",
     "non_image_model",
     "edgetpu_classifier",
+    "tiny_segments",
+    "edgetpu_segments",
     "write",
     "cached_path",
     "cache_dir",
