@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from streamcore import DeviceSpecError, Engine, InputError, ModelError, Segments, StreamcoreError
+from streamcore import DeviceNotFoundError, DeviceSpecError, Engine, InputError, ModelError, Segments, StreamcoreError
 from streamcore._native import core
 from streamcore.backends.edgetpu import sim_runtime
 from streamcore.models import GraphBuilder, edgetpu_segments, tiny_segments
@@ -64,8 +64,11 @@ def expected_scores(frame: NDArray[Any]) -> NDArray[np.uint8]:
 def healthy_simulator() -> Any:
     yield
     runtime = sim_runtime(1, None)
-    for _, path in runtime.enumerate():
-        runtime.sim_fault(path, "replug")
+    for i in range(3):  # enumerate() leaves unplugged devices out
+        try:
+            runtime.sim_fault(f"sim:{i}", "replug")
+        except DeviceNotFoundError:
+            pass  # the simulator has fewer devices
 
 
 # -- CPU: split == unsplit ------------------------------------------------------------------
@@ -280,3 +283,40 @@ async def test_caller_inputs_are_held_until_the_frame_ran() -> None:
         results = await asyncio.gather(*(one(k) for k in range(8)))
     for k, result in enumerate(results):
         np.testing.assert_allclose(result.outputs[0], [[k, k, k]], atol=1e-6)
+
+
+async def test_a_replugged_segment_device_is_reopened_with_its_own_segment() -> None:
+    """The health monitor rebuilds a failed device with the model of its segment."""
+    batch = frames(12, seed=6)
+    async with Engine(Segments(tpu_segments((1.0, 1.0))), devices="sim:2") as engine:
+        runtime = sim_runtime(2, None)
+        runtime.sim_fault("sim:1", "unplug")
+        await asyncio.gather(*(engine.infer(f) for f in batch[:4]), return_exceptions=True)
+        runtime.sim_fault("sim:1", "replug")
+        for _ in range(200):
+            stats = {s["name"]: s for s in engine.stats()}
+            if stats["sim1"]["healthy"] and stats["sim1"]["reopens"]:
+                break
+            await asyncio.sleep(0.05)
+        assert stats["sim1"]["reopens"] >= 1 and stats["sim1"]["segment"] == 1, stats
+        results = await asyncio.gather(*(engine.infer(f) for f in batch))
+    for frame, result in zip(batch, results):
+        np.testing.assert_array_equal(result.outputs[0][0], expected_scores(frame))
+
+
+async def test_a_pipeline_of_segments_gives_every_frame_in_order() -> None:
+    from streamcore import Pipeline
+    from tests.pipeline_helpers import assert_in_order, collect, end_of
+
+    batch = frames(40, seed=7)
+    async with Pipeline(model=Segments(tpu_segments((3.0, 0.0))), devices="sim:3") as p:
+        p.add_source(batch, name="a")
+        p.add_source(batch[::-1], name="b")
+        records = await collect(p)
+    for name, sent in (("a", batch), ("b", batch[::-1])):
+        results = [r for r in records[name] if r.ok]
+        assert [r.index for r in results] == list(range(40))
+        assert_in_order(records[name])
+        assert end_of(records[name]).error is None
+        for frame, record in zip(sent, results):
+            np.testing.assert_array_equal(record.outputs[0][0], expected_scores(frame))

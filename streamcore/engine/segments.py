@@ -37,7 +37,9 @@ class Segments:
             raise InputError("Segments needs at least one segment model")
         self.models: List[Model] = []
         for k, source in enumerate(models):
-            model = Model(source)  # a copy: a later segment takes no frames
+            # A copy (a later segment takes no frames), named by its position when it has no file.
+            named = isinstance(source, (bytes, bytearray, memoryview))
+            model = Model(source, name=f"segment {k}" if named else None)
             if model.format != "tflite":
                 raise ModelError(f"{model.name}: segments must be .tflite models, not {model.format}")
             model.takes_frames = k == 0
