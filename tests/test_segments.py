@@ -313,6 +313,9 @@ async def test_a_pipeline_of_segments_gives_every_frame_in_order() -> None:
         p.add_source(batch, name="a")
         p.add_source(batch[::-1], name="b")
         records = await collect(p)
+        stats = p.stats()
+    assert [plan["devices"] for plan in stats["plan"]["default"]] == [["sim0", "sim2"], ["sim1"]]
+    assert {name: d["segment"] for name, d in stats["devices"].items()} == {"sim0": 0, "sim1": 1, "sim2": 0}
     for name, sent in (("a", batch), ("b", batch[::-1])):
         results = [r for r in records[name] if r.ok]
         assert [r.index for r in results] == list(range(40))

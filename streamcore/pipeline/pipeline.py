@@ -331,11 +331,18 @@ class Pipeline:
                 "healthy": d["healthy"],
                 "simulated": bool(d.get("simulated", False)),
             }
+            if "segment" in d:  # a pipelined model: a result's invoke time spans every segment
+                devices[name]["segment"] = d["segment"]
+                frames = int(d["frames"])
+                devices[name]["inference_speed"] = round(float(d["busy_s"]) * 1000 / frames, 3) if frames else None
         out: Dict[str, Any] = {
             "uptime_s": round(now - self._started_at, 3) if self._started_at else 0.0,
             "streams": {name: s.stats() for name, s in self._streams.items()},
             "devices": devices,
         }
+        plans = {key: self.engine.plan(key) for key in self.engine.models}
+        if any(plans.values()):
+            out["plan"] = {key: plan for key, plan in plans.items() if plan}
         if self._monitor is not None:
             out["loop_lag"] = self._monitor.summary()
         return out
