@@ -323,3 +323,25 @@ async def test_a_pipeline_of_segments_gives_every_frame_in_order() -> None:
         assert end_of(records[name]).error is None
         for frame, record in zip(sent, results):
             np.testing.assert_array_equal(record.outputs[0][0], expected_scores(frame))
+
+
+async def test_segments_overlap_frames_and_the_frames_between_them_are_bounded() -> None:
+    """While segment 1 runs frame n, segment 0 runs frame n+1; however many callers wait, the
+    frames held by the segments never exceed the engine's capacity (backpressure)."""
+    batch = frames(24, seed=8)
+    async with Engine(Segments(tpu_segments((20.0, 20.0))), devices="sim:2", queue_depth=2) as engine:
+        capacity = engine.capacity
+        tasks = [asyncio.ensure_future(engine.infer(f)) for f in batch]
+        overlapped = False
+        most = 0
+        while not all(t.done() for t in tasks):
+            stats = {s["name"]: s for s in engine.stats()}
+            most = max(most, sum(s["inflight"] for s in stats.values()))
+            # A frame has finished segment 0 (sim1 has it) while sim0 holds a later one.
+            overlapped |= stats["sim0"]["inflight"] > 0 and stats["sim1"]["inflight"] > 0 and stats["sim1"]["frames"] < 24
+            await asyncio.sleep(0.002)
+        results = await asyncio.gather(*tasks)
+    assert overlapped, "segment 0 never held a frame while segment 1 held another"
+    assert 0 < most <= capacity == 4
+    for frame, result in zip(batch, results):
+        np.testing.assert_array_equal(result.outputs[0][0], expected_scores(frame))
