@@ -15,12 +15,22 @@ from numpy.typing import NDArray
 
 from streamcore import DeviceNotFoundError, DeviceSpecError, Engine, InputError, ModelError, Segments, StreamcoreError
 from streamcore._native import core
+from streamcore.backends import registry
 from streamcore.backends.edgetpu import sim_runtime
 from streamcore.models import GraphBuilder, edgetpu_segments, tiny_segments
 from streamcore.tools.synthetic import options
-from tests.reference import needs_tflite
+from tests.reference import needs_tflite, tflite_missing
 
-pytestmark = needs_tflite
+CPU_BACKENDS = ["tflite", "litert"]  # the backends that run multi-input models
+
+
+@pytest.fixture(params=CPU_BACKENDS)
+def cpu_backend(request: pytest.FixtureRequest) -> str:
+    name = str(request.param)
+    why = registry.get(name).unavailable()
+    if why is not None:
+        pytest.skip(why)
+    return name
 
 SIDE = 16  # the synthetic Edge TPU segments' input side
 CLASSES = 10
@@ -63,6 +73,8 @@ def expected_scores(frame: NDArray[Any]) -> NDArray[np.uint8]:
 @pytest.fixture(autouse=True)
 def healthy_simulator() -> Any:
     yield
+    if tflite_missing():
+        return
     runtime = sim_runtime(1, None)
     for i in range(3):  # enumerate() leaves unplugged devices out
         try:
@@ -74,13 +86,13 @@ def healthy_simulator() -> Any:
 # -- CPU: split == unsplit ------------------------------------------------------------------
 
 
-async def test_tiny_segments_on_two_cpu_devices_give_the_unsplit_models_outputs() -> None:
+async def test_tiny_segments_on_two_cpu_devices_give_the_unsplit_models_outputs(cpu_backend: str) -> None:
     whole, seg0, seg1 = tiny_segments((32, 32, 3), num_classes=CLASSES)
     batch = frames(24, shape=(48, 64, 3))
-    async with Engine(whole, devices="tflite:cpu:1") as engine:
+    async with Engine(whole, devices=f"{cpu_backend}:cpu:1") as engine:
         reference = [await engine.infer(f) for f in batch]
-    async with Engine(Segments([seg0, seg1]), devices="tflite:cpu:2") as engine:
-        assert [p["devices"] for p in engine.plan()] == [["cpu0"], ["cpu1"]]
+    async with Engine(Segments([seg0, seg1]), devices=f"{cpu_backend}:cpu:2") as engine:
+        assert [len(p["devices"]) for p in engine.plan()] == [1, 1]
         assert [o.name for o in engine.output_details()] == ["probabilities", "channel_means"]
         results = await asyncio.gather(*(engine.infer(f) for f in batch))
         stats = engine.stats()
@@ -90,13 +102,13 @@ async def test_tiny_segments_on_two_cpu_devices_give_the_unsplit_models_outputs(
             np.testing.assert_array_equal(a, b)
     assert len({r.outputs[0].tobytes() for r in results}) > 1  # the outputs follow the frames
     # Each frame ran once on each segment's device, and the geometry is segment 0's.
-    assert {s["name"]: (s["segment"], s["frames"]) for s in stats} == {"cpu0": (0, 24), "cpu1": (1, 24)}
+    assert [(s["segment"], s["frames"], s["backend"]) for s in stats] == [(0, 24, cpu_backend), (1, 24, cpu_backend)]
     assert results[0].geometry.tensor_w == 32
 
 
-async def test_a_list_of_segments_is_the_pycoral_style_spelling() -> None:
+async def test_a_list_of_segments_is_the_pycoral_style_spelling(cpu_backend: str) -> None:
     _, seg0, seg1 = tiny_segments((16, 16, 3), num_classes=4)
-    async with Engine([seg0, seg1], devices="cpu:2") as engine:
+    async with Engine([seg0, seg1], devices=f"{cpu_backend}:cpu:2") as engine:
         result = await engine.infer(frames(1)[0])
         assert len(engine.plan()) == 2
     assert result.outputs[0].shape == (1, 4)
@@ -105,6 +117,7 @@ async def test_a_list_of_segments_is_the_pycoral_style_spelling() -> None:
 # -- simulator: each result from its own frame ------------------------------------------------
 
 
+@needs_tflite
 async def test_simulated_segments_pipeline_frames_and_each_result_is_its_own() -> None:
     batch = frames(48)
     async with Engine(Segments(tpu_segments((1.0, 1.0))), devices="sim:2") as engine:
@@ -119,6 +132,7 @@ async def test_simulated_segments_pipeline_frames_and_each_result_is_its_own() -
     assert all(runtime.sim_stats(f"sim:{i}")[0] >= 48 for i in range(2))  # invokes reached each TPU
 
 
+@needs_tflite
 async def test_shared_ssd_segments_on_the_simulator_each_result_from_its_own_frame(shared_data: Path) -> None:
     models = shared_data / "models"
     paths = [models / f"ssd_mobilenet_v2_coco_quant_postprocess_segment_{k}_of_2_edgetpu.tflite" for k in (0, 1)]
@@ -134,6 +148,7 @@ async def test_shared_ssd_segments_on_the_simulator_each_result_from_its_own_fra
     assert len({r.outputs[2].tobytes() + r.outputs[1].tobytes() for r in alone}) > 1
 
 
+@needs_tflite
 async def test_the_slowest_segment_gets_the_spare_devices_and_the_plan_shows_it() -> None:
     batch = frames(30, seed=2)
     async with Engine(Segments(tpu_segments((30.0, 0.0))), devices="sim:3") as engine:
@@ -152,6 +167,7 @@ async def test_the_slowest_segment_gets_the_spare_devices_and_the_plan_shows_it(
 # -- faults ------------------------------------------------------------------------------------
 
 
+@needs_tflite
 async def test_a_failing_segment_device_hands_its_frames_to_the_replica() -> None:
     batch = frames(40, seed=3)
     async with Engine(Segments(tpu_segments((30.0, 0.0))), devices="sim:3") as engine:
@@ -166,6 +182,7 @@ async def test_a_failing_segment_device_hands_its_frames_to_the_replica() -> Non
     assert stats["sim1"]["frames"] == 40
 
 
+@needs_tflite
 async def test_a_segment_without_replica_gives_its_frames_an_explicit_error() -> None:
     batch = frames(16, seed=4)
     async with Engine(Segments(tpu_segments((1.0, 1.0))), devices="sim:2") as engine:
@@ -210,6 +227,7 @@ def test_segments_whose_dtypes_differ_are_refused_naming_the_tensor() -> None:
         Segments([seg0, g.build([pool, flat], [out])])
 
 
+@needs_tflite
 async def test_a_segmented_model_on_too_few_devices_says_how_many_it_needs() -> None:
     _, seg0, seg1 = tiny_segments((16, 16, 3))
     with pytest.raises(DeviceSpecError, match=r"in 2 segments needs at least 2 devices.*gives 1 \(cpu0\)"):
@@ -228,6 +246,7 @@ def test_segments_take_a_list() -> None:
         Segments([])
 
 
+@needs_tflite
 async def test_a_later_segment_alone_is_refused_as_it_takes_no_image() -> None:
     seg1 = tpu_segments((1.0, 1.0))[1]
     with pytest.raises(ModelError, match="none of its 2 inputs"):
@@ -253,9 +272,9 @@ def image_and_offset_model() -> bytes:
     return g.build([offset, image], [out])
 
 
-async def test_a_multi_input_model_takes_its_other_inputs_from_the_caller_by_name() -> None:
+async def test_a_multi_input_model_takes_its_other_inputs_from_the_caller_by_name(cpu_backend: str) -> None:
     frame = np.full((8, 8, 3), 192, np.uint8)  # (192 - 128) / 128 = 0.5 after preprocess
-    async with Engine(image_and_offset_model(), devices="tflite:cpu:1") as engine:
+    async with Engine(image_and_offset_model(), devices=f"{cpu_backend}:cpu:1") as engine:
         assert [i.name for i in engine.input_details()] == ["offset", "image"]
         results = await asyncio.gather(*(engine.infer(frame, inputs={"offset": [[k, 10.0 * k, -k]]}) for k in range(6)))
         for k, result in enumerate(results):
@@ -268,10 +287,10 @@ async def test_a_multi_input_model_takes_its_other_inputs_from_the_caller_by_nam
             await engine.infer(frame, inputs={"offset": np.zeros(4, np.float32)})
 
 
-async def test_caller_inputs_are_held_until_the_frame_ran() -> None:
+async def test_caller_inputs_are_held_until_the_frame_ran(cpu_backend: str) -> None:
     """The native job keeps the caller's array alive: dropping it after infer() is safe."""
     frame = np.full((8, 8, 3), 128, np.uint8)
-    async with Engine(image_and_offset_model(), devices="tflite:cpu:1") as engine:
+    async with Engine(image_and_offset_model(), devices=f"{cpu_backend}:cpu:1") as engine:
 
         async def one(k: int) -> Any:
             task = asyncio.ensure_future(engine.infer(frame, inputs={"offset": np.full((1, 3), float(k), np.float32)}))
@@ -285,6 +304,7 @@ async def test_caller_inputs_are_held_until_the_frame_ran() -> None:
         np.testing.assert_allclose(result.outputs[0], [[k, k, k]], atol=1e-6)
 
 
+@needs_tflite
 async def test_a_replugged_segment_device_is_reopened_with_its_own_segment() -> None:
     """The health monitor rebuilds a failed device with the model of its segment."""
     batch = frames(12, seed=6)
@@ -304,6 +324,7 @@ async def test_a_replugged_segment_device_is_reopened_with_its_own_segment() -> 
         np.testing.assert_array_equal(result.outputs[0][0], expected_scores(frame))
 
 
+@needs_tflite
 async def test_a_pipeline_of_segments_gives_every_frame_in_order() -> None:
     from streamcore import Pipeline
     from tests.pipeline_helpers import assert_in_order, collect, end_of
@@ -325,6 +346,7 @@ async def test_a_pipeline_of_segments_gives_every_frame_in_order() -> None:
             np.testing.assert_array_equal(record.outputs[0][0], expected_scores(frame))
 
 
+@needs_tflite
 async def test_segments_overlap_frames_and_the_frames_between_them_are_bounded() -> None:
     """While segment 1 runs frame n, segment 0 runs frame n+1; however many callers wait, the
     frames held by the segments never exceed the engine's capacity (backpressure)."""

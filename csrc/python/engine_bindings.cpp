@@ -223,6 +223,17 @@ void bind_engine(py::module_& m) {
         .def_property_readonly("input_address",
                                [](const Device& d) { return reinterpret_cast<std::uintptr_t>(d.input().data); })
         .def_property_readonly("input_bytes", [](const Device& d) { return d.input().bytes; })
+        .def_property_readonly(
+            "image_input",
+            [](const Device& d) {
+                const auto& buffers = d.input_buffers();
+                if (!d.has_image_input()) return -1;
+                for (std::size_t i = 0; i < buffers.size(); ++i) {
+                    if (buffers[i].data == d.input().data) return static_cast<int>(i);
+                }
+                return 0;  // a single-input device that lists no buffers
+            },
+            "The input preprocess fills (index in describe_inputs()), or -1 when it has none.")
         .def("ready", [](Device& d) {
             py::gil_scoped_release release;
             return d.ready();
