@@ -17,6 +17,7 @@ from .backends.specs import DeviceRequest
 from .engine.engine import Cascade, Deploy, Engine
 from .engine.frames import to_frame_view
 from .engine.model import Model
+from .engine.segments import Segments
 from .errors import (
     BackendUnavailableError,
     BackendVersionError,
@@ -89,6 +90,7 @@ __all__ = [
     "Secondary",
     "Segment",
     "Segmentation",
+    "Segments",
     "SourceError",
     "SourceNotFoundError",
     "SourceTimeoutError",

@@ -5,9 +5,14 @@
 //   output 0 (uint8 or int8, n elements): element j = peak if j == s % n else (s + j) % 64,
 //            peak being 255 for uint8 and 127 for int8, so argmax(output 0) == s % n
 //   output k >= 1 (any type): byte j = (s + 17 * k + j) % 256
+// A synthetic model whose custom options say "latency_ms=X" (streamcore.models' Edge TPU models)
+// takes X ms per invoke instead of the configured latency: the segments of one pipelined model
+// can then have latencies of their own.
 #include <sys/prctl.h>
 #include <cerrno>
+#include <cstdlib>
 #include <ctime>
+#include <string>
 
 #include "edgetpu_sim/sim_state.h"
 
@@ -115,7 +120,7 @@ TfLiteStatus invoke(TfLiteContext* context, TfLiteNode* node) {
             return kTfLiteError;
         }
         if (it->second.fail_after > 0) --it->second.fail_after;
-        latency_ms = s.latency_ms;
+        latency_ms = node->user_data ? *static_cast<const double*>(node->user_data) : s.latency_ms;
     }
     const timespec deadline = deadline_after_ms(latency_ms);
 
@@ -151,8 +156,20 @@ TfLiteStatus invoke(TfLiteContext* context, TfLiteNode* node) {
     return kTfLiteOk;
 }
 
-void* init(TfLiteContext*, const char*, size_t) { return nullptr; }
-void free_op(TfLiteContext*, void*) {}
+// The model's own latency, from custom options holding "latency_ms=X"; null for the configured one.
+void* init(TfLiteContext*, const char* buffer, size_t length) {
+    if (!buffer || length == 0 || length > 4096) return nullptr;
+    const std::string options(buffer, length);
+    const std::string key = "latency_ms=";
+    const size_t at = options.find(key);
+    if (at == std::string::npos) return nullptr;
+    const std::string value = options.substr(at + key.size(), 32);
+    char* end = nullptr;
+    const double ms = std::strtod(value.c_str(), &end);
+    if (end == value.c_str() || !(ms >= 0.0 && ms <= 10000.0)) return nullptr;
+    return new double(ms);
+}
+void free_op(TfLiteContext*, void* data) { delete static_cast<double*>(data); }
 
 }  // namespace
 }  // namespace sc_sim

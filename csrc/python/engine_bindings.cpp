@@ -31,8 +31,16 @@ public:
     EngineCore(std::vector<std::shared_ptr<Device>> devices, std::size_t depth, py::object loop,
                py::object on_completions, bool failover, std::string name,
                std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>> outputs,
-               int worker_nice)
+               int worker_nice, std::vector<int> stages,
+               std::vector<std::vector<std::tuple<int, std::size_t, std::size_t>>> feeds)
         : input_(devices.at(0)->input()) {
+        if (stages.empty()) stages.assign(devices.size(), 0);
+        std::vector<std::vector<Feed>> stage_feeds;
+        for (auto& stage : feeds) {
+            stage_feeds.emplace_back();
+            for (auto& [input, offset, bytes] : stage) stage_feeds.back().push_back({input, offset, bytes});
+        }
+        if (stage_feeds.empty()) stage_feeds.emplace_back();
         for (auto& [dtype, shape, offset] : outputs) {
             outputs_.push_back({py::dtype(dtype), shape, offset});
         }
@@ -40,7 +48,7 @@ public:
                                                    std::move(on_completions), "sc-notify");
         std::weak_ptr<LoopNotifier> weak = notifier_;
         scheduler_ = std::make_unique<Scheduler>(
-            std::move(devices), depth,
+            std::move(devices), std::move(stages), std::move(stage_feeds), depth,
             [weak] {
                 if (auto n = weak.lock()) n->request();
             },
@@ -57,7 +65,10 @@ public:
         scheduler_->start();
     }
 
-    void submit(uint64_t id, py::object view_obj, const PreprocessParams& params) {
+    // `extras`: (stage, input index, C-contiguous array) for inputs other than the image; the
+    // arrays are held with the frame until the job is drained.
+    void submit(uint64_t id, py::object view_obj, const PreprocessParams& params,
+                std::vector<std::tuple<int, int, py::buffer>> extras) {
         const FrameView& view = view_obj.cast<const FrameView&>();
         // Checked here so an ROI error is raised at the call, not on the future.
         plan_geometry(view.frame.width, view.frame.height, input_.width, input_.height, params);
@@ -65,7 +76,26 @@ public:
         job->id = id;
         job->frame = view.frame;
         job->params = params;
-        job->keeper = hold_python(std::move(view_obj));
+        if (extras.empty()) {
+            job->keeper = hold_python(std::move(view_obj));
+        } else {
+            py::list held;
+            held.append(std::move(view_obj));
+            for (auto& [stage, input, buffer] : extras) {
+                py::buffer_info info = buffer.request();
+                if (info.strides.size() != info.shape.size()) throw InputError("extra inputs must be arrays");
+                py::ssize_t expect = info.itemsize;
+                for (std::size_t d = info.shape.size(); d-- > 0;) {
+                    if (info.shape[d] > 1 && info.strides[d] != expect) {
+                        throw InputError("extra inputs must be C-contiguous arrays");
+                    }
+                    expect *= info.shape[d];
+                }
+                job->extras.push_back({stage, input, info.ptr, static_cast<std::size_t>(info.size * info.itemsize)});
+                held.append(buffer);
+            }
+            job->keeper = hold_python(std::move(held));
+        }
         job->submitted = Clock::now();
         scheduler_->submit(std::move(job));
     }
@@ -93,6 +123,7 @@ public:
         for (const DeviceStats& s : scheduler_->stats()) {
             py::dict d;
             d["name"] = s.name;
+            d["stage"] = s.stage;
             d["healthy"] = s.healthy;
             d["inflight"] = s.inflight;
             d["frames"] = s.frames;
@@ -105,6 +136,7 @@ public:
     }
 
     std::size_t capacity() const { return scheduler_->capacity(); }
+    std::size_t num_stages() const { return scheduler_->num_stages(); }
     std::shared_ptr<Device> retire_device(std::size_t i) { return scheduler_->retire_device(i); }
     void install_device(std::size_t i, std::shared_ptr<Device> d) {
         if (!d) throw DeviceError("install_device needs a device");
@@ -191,6 +223,17 @@ void bind_engine(py::module_& m) {
         .def_property_readonly("input_address",
                                [](const Device& d) { return reinterpret_cast<std::uintptr_t>(d.input().data); })
         .def_property_readonly("input_bytes", [](const Device& d) { return d.input().bytes; })
+        .def_property_readonly(
+            "image_input",
+            [](const Device& d) {
+                const auto& buffers = d.input_buffers();
+                if (!d.has_image_input()) return -1;
+                for (std::size_t i = 0; i < buffers.size(); ++i) {
+                    if (buffers[i].data == d.input().data) return static_cast<int>(i);
+                }
+                return 0;  // a single-input device that lists no buffers
+            },
+            "The input preprocess fills (index in describe_inputs()), or -1 when it has none.")
         .def("ready", [](Device& d) {
             py::gil_scoped_release release;
             return d.ready();
@@ -226,18 +269,25 @@ void bind_engine(py::module_& m) {
     py::class_<EngineCore>(m, "EngineCore")
         .def(py::init<std::vector<std::shared_ptr<Device>>, std::size_t, py::object, py::object, bool,
                       std::string,
-                      std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>>, int>(),
+                      std::vector<std::tuple<std::string, std::vector<py::ssize_t>, std::size_t>>, int,
+                      std::vector<int>, std::vector<std::vector<std::tuple<int, std::size_t, std::size_t>>>>(),
              py::arg("devices"), py::arg("depth"), py::arg("loop"), py::arg("on_completions"),
-             py::arg("failover"), py::arg("name"), py::arg("outputs"), py::arg("worker_nice") = 5)
+             py::arg("failover"), py::arg("name"), py::arg("outputs"), py::arg("worker_nice") = 5,
+             py::arg("stages") = std::vector<int>(),
+             py::arg("feeds") = std::vector<std::vector<std::tuple<int, std::size_t, std::size_t>>>(),
+             "`stages`: each device's segment (pipelined models); `feeds[k]`: (input, offset, bytes) "
+             "of segment k's inputs inside segment k-1's output block.")
         .def("start", &EngineCore::start)
-        .def("submit", &EngineCore::submit, py::arg("id"), py::arg("view"), py::arg("params"))
+        .def("submit", &EngineCore::submit, py::arg("id"), py::arg("view"), py::arg("params"),
+             py::arg("extras") = std::vector<std::tuple<int, int, py::buffer>>())
         .def("drain", &EngineCore::drain)
         .def("close", &EngineCore::close, py::arg("timeout"))
         .def("stats", &EngineCore::stats)
         .def("set_healthy", &EngineCore::set_healthy, py::arg("device"), py::arg("healthy"))
         .def("retire_device", &EngineCore::retire_device, py::arg("device"))
         .def("install_device", &EngineCore::install_device, py::arg("device"), py::arg("replacement"))
-        .def_property_readonly("capacity", &EngineCore::capacity);
+        .def_property_readonly("capacity", &EngineCore::capacity)
+        .def_property_readonly("num_stages", &EngineCore::num_stages);
 }
 
 }  // namespace sc

@@ -65,14 +65,16 @@ void bind_litert(py::module_& m) {
     //   model: bytes (copied; the caller's object is not retained)
     m.def(
         "litert_device",
-        [](py::object runtime, py::bytes model, int num_threads, const std::string& name) -> std::shared_ptr<Device> {
+        [](py::object runtime, py::bytes model, int num_threads, const std::string& name,
+           bool takes_frames) -> std::shared_ptr<Device> {
             auto rt = runtime_from(runtime);
             std::string bytes = model;  // own copy taken with the GIL held
             py::gil_scoped_release nogil;
             return std::make_shared<litert::LiteRtDevice>(std::move(rt), bytes.data(), bytes.size(), num_threads,
-                                                          name);
+                                                          name, takes_frames);
         },
-        py::arg("runtime"), py::arg("model"), py::arg("num_threads") = 1, py::arg("name") = "litert:cpu");
+        py::arg("runtime"), py::arg("model"), py::arg("num_threads") = 1, py::arg("name") = "litert:cpu",
+        py::arg("takes_frames") = true);
 }
 
 }  // namespace sc

@@ -31,6 +31,22 @@ DType parse_dtype(const std::string& name) {
                      " is not supported; streamcore feeds uint8, int8 or float32 image tensors");
 }
 
+std::size_t tensor_bytes(const TensorMeta& meta, const std::string& device) {
+    static const std::pair<const char*, std::size_t> sizes[] = {
+        {"uint8", 1}, {"int8", 1}, {"bool", 1}, {"int16", 2}, {"float16", 2}, {"int32", 4},
+        {"float32", 4}, {"int64", 8}, {"float64", 8}};
+    std::size_t bytes = 0;
+    for (auto& [dtype, size] : sizes) {
+        if (meta.dtype == dtype) bytes = size;
+    }
+    if (!bytes) throw ModelError("device " + device + ": input " + meta.name + " has dtype " + meta.dtype + ", which streamcore does not feed");
+    for (int64_t d : meta.shape) {
+        if (d < 0) throw ModelError("device " + device + ": input " + meta.name + " has an unknown dimension");
+        bytes *= static_cast<std::size_t>(d);
+    }
+    return bytes;
+}
+
 }  // namespace
 
 void bind_tflite(py::module_& m) {
@@ -56,35 +72,48 @@ void bind_tflite(py::module_& m) {
     m.def(
         "tflite_device",
         [](std::string name, std::string kind, std::uintptr_t interpreter, py::list owners,
-           std::uintptr_t input_ptr, std::vector<TensorMeta> inputs, std::vector<std::uintptr_t> output_ptrs,
-           std::vector<TensorMeta> outputs, bool prefetch, const ReadyProbe* probe) -> std::shared_ptr<Device> {
-            if (inputs.size() != 1) throw ModelError("device " + name + ": one image input expected");
-            const TensorMeta& in = inputs[0];
-            if (in.shape.size() != 4) throw ModelError("device " + name + ": the input is not [1, H, W, C]");
+           std::vector<std::uintptr_t> input_ptrs, std::vector<TensorMeta> inputs, int image_input,
+           std::vector<std::uintptr_t> output_ptrs, std::vector<TensorMeta> outputs, bool prefetch,
+           const ReadyProbe* probe) -> std::shared_ptr<Device> {
+            if (inputs.empty() || inputs.size() != input_ptrs.size()) {
+                throw ModelError("device " + name + ": one address per input expected");
+            }
+            if (image_input < -1 || image_input >= static_cast<int>(inputs.size())) {
+                throw ModelError("device " + name + ": image input index out of range");
+            }
+            std::vector<InputBuffer> buffers;
+            for (std::size_t i = 0; i < inputs.size(); ++i) {
+                if (!input_ptrs[i]) throw ModelError("device " + name + ": input " + std::to_string(i) + " is not allocated");
+                buffers.push_back({reinterpret_cast<void*>(input_ptrs[i]), tensor_bytes(inputs[i], name)});
+            }
             TensorDesc desc;
-            desc.dtype = parse_dtype(in.dtype);
-            check_input_shape(in.shape[1], in.shape[2], in.shape[3], desc.dtype, "device " + name);
-            desc.data = reinterpret_cast<void*>(input_ptr);
-            desc.height = static_cast<int>(in.shape[1]);
-            desc.width = static_cast<int>(in.shape[2]);
-            desc.channels = static_cast<int>(in.shape[3]);
-            desc.scale = in.scale;
-            desc.zero_point = checked_zero_point(in.zero_point, desc.dtype, "device " + name + " input");
-            desc.bytes = static_cast<std::size_t>(desc.height) * desc.width * desc.channels *
-                         (desc.dtype == DType::Float32 ? 4 : 1);
+            if (image_input >= 0) {
+                const TensorMeta& in = inputs[image_input];
+                if (in.shape.size() != 4) throw ModelError("device " + name + ": the image input is not [1, H, W, C]");
+                desc.dtype = parse_dtype(in.dtype);
+                check_input_shape(in.shape[1], in.shape[2], in.shape[3], desc.dtype, "device " + name);
+                desc.data = buffers[image_input].data;
+                desc.height = static_cast<int>(in.shape[1]);
+                desc.width = static_cast<int>(in.shape[2]);
+                desc.channels = static_cast<int>(in.shape[3]);
+                desc.scale = in.scale;
+                desc.zero_point = checked_zero_point(in.zero_point, desc.dtype, "device " + name + " input");
+                desc.bytes = static_cast<std::size_t>(desc.height) * desc.width * desc.channels *
+                             (desc.dtype == DType::Float32 ? 4 : 1);
+            }
             std::vector<const void*> data;
             for (std::uintptr_t p : output_ptrs) data.push_back(reinterpret_cast<const void*>(p));
             auto device = std::make_shared<TfliteDevice>(
-                std::move(name), std::move(kind), as_interpreter(interpreter), desc, std::move(data),
-                std::move(inputs), std::move(outputs), prefetch,
+                std::move(name), std::move(kind), as_interpreter(interpreter), desc, std::move(buffers),
+                std::move(data), std::move(inputs), std::move(outputs), prefetch,
                 probe ? probe->ready : std::function<bool()>());
             device->keepalive = hold_python(std::move(owners));
             return device;
         },
-        py::arg("name"), py::arg("kind"), py::arg("interpreter"), py::arg("owners"), py::arg("input_ptr"),
-        py::arg("inputs"), py::arg("output_ptrs"), py::arg("outputs"), py::arg("prefetch") = false,
+        py::arg("name"), py::arg("kind"), py::arg("interpreter"), py::arg("owners"), py::arg("input_ptrs"),
+        py::arg("inputs"), py::arg("image_input"), py::arg("output_ptrs"), py::arg("outputs"), py::arg("prefetch") = false,
         py::arg("probe") = nullptr,
-        "A device over a tflite_runtime interpreter. `owners` (the Interpreter first, then the "
+        "A device over a tflite_runtime interpreter (every input's address; `image_input` is the one preprocess fills, -1 for none). `owners` (the Interpreter first, then the "
         "delegate or Edge TPU binding it uses) are released in that order after the device.");
     m.def("allocate_tensors", [](std::uintptr_t handle) {
         void* interp = as_interpreter(handle);

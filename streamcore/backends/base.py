@@ -46,6 +46,7 @@ class BuiltDevice:
     outputs: List[TensorInfo]
     backend: str = "tflite"
     tpu: Any = None  # the opened _core.EdgeTpuDevice, for Edge TPUs
+    image_input: int = 0  # the input preprocess fills; -1: none (a later segment)
 
     @property
     def simulated(self) -> bool:
@@ -153,14 +154,20 @@ def infos_from_native(metas: Sequence[Any]) -> List[TensorInfo]:
     ]
 
 
-def finish(native: Any, name: str, kind: str, backend: str, model_name: str) -> BuiltDevice:
+def finish(native: Any, name: str, kind: str, backend: str, model_name: str, multi_input: bool = False) -> BuiltDevice:
     """A BuiltDevice for a native device that describes itself: checks its image input and
-    sets its output block layout."""
+    sets its output block layout. Unless the backend feeds `multi_input` models, one input only."""
 
     inputs = infos_from_native(native.describe_inputs())
     outputs = infos_from_native(native.describe_outputs())
-    if len(inputs) != 1:
-        raise ModelError(f"{model_name}: has {len(inputs)} inputs; streamcore runs single-input image models")
-    image_input_shape(inputs[0], model_name)
+    if len(inputs) != 1 and not multi_input:
+        raise ModelError(
+            f"{model_name}: has {len(inputs)} inputs; the {backend} backend runs single-input image models "
+            "here (multi-input models and the segments of a pipelined model run on tflite:cpu, litert:cpu "
+            "and Edge TPUs)"
+        )
+    image = int(native.image_input)
+    if image >= 0:
+        image_input_shape(inputs[image], model_name)
     native.set_output_layout([(offset, nbytes) for _, _, offset, nbytes in output_layout(outputs)])
-    return BuiltDevice(native, name, kind, inputs, outputs, backend)
+    return BuiltDevice(native, name, kind, inputs, outputs, backend, image_input=image)

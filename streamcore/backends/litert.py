@@ -69,8 +69,8 @@ class LiteRtBackend(CpuOnly):
         why = self.refuse(model)
         if why:
             raise ModelError(why)
-        native = core.litert_device(placement.runtime, model.data, 1, placement.name)
-        return finish(native, placement.name, "cpu", self.name, model.name)
+        native = core.litert_device(placement.runtime, model.data, 1, placement.name, model.takes_frames)
+        return finish(native, placement.name, "cpu", self.name, model.name, multi_input=True)
 
 
 BACKEND = LiteRtBackend()

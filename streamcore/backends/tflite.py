@@ -12,7 +12,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .._native import core
-from ..engine.model import Model, image_input_shape, tensor_infos
+from ..engine.model import Model, image_input_index, tensor_infos
+from ..engine.model_check import check_input_size
 from ..errors import BackendUnavailableError, DeviceNotFoundError, ModelError, StreamcoreError
 from ..types import TensorInfo
 from .base import BuiltDevice, CpuOnly, Placement, output_layout
@@ -109,12 +110,11 @@ def build_device(
         raise ModelError(f"{model.name}: TFLite could not build an interpreter: {e}") from None
     # The input is described (and refused if absurd) before AllocateTensors sizes anything.
     inputs = tensor_infos(interpreter.get_input_details())
-    if len(inputs) != 1:
-        raise ModelError(
-            f"{model.name}: has {len(inputs)} inputs; streamcore runs single-input image models"
-        )
-    image_input_shape(inputs[0], model.name)
-    input_info = inputs[0]
+    # A later segment's inputs all come from the previous segment; otherwise preprocess fills
+    # the image input and the caller gives any other by name.
+    image_input = image_input_index(inputs, model.name) if model.takes_frames else -1
+    for info in inputs:
+        check_input_size(tuple(info.shape), info.dtype.itemsize, f"{model.name}: input {info.name!r}")
     handle = int(interpreter._native_handle())
     keepalive = bind(handle)
     failure: Optional[Tuple[type, str]] = None
@@ -122,10 +122,11 @@ def build_device(
         core.allocate_tensors(handle)
         # One invoke settles any tensor that is only sized at the first run (SSD postprocess). It
         # runs on zeros (the arena may hold anything), so the probe below runs on a different input.
-        interpreter.tensor(input_info.index)().fill(0)
+        for info in inputs:
+            interpreter.tensor(info.index)().fill(0)
         core.invoke(handle)
         outputs = tensor_infos(interpreter.get_output_details())
-        _refuse_dynamic_outputs(interpreter, handle, model, input_info, outputs)
+        _refuse_dynamic_outputs(interpreter, handle, model, inputs, outputs)
     except StreamcoreError as e:
         failure = (type(e), str(e))
     if failure is not None:
@@ -139,15 +140,16 @@ def build_device(
         kind=f"tflite:{kind}",
         interpreter=handle,
         owners=[interpreter, *keepalive],
-        input_ptr=_tensor_address(interpreter, input_info.index),
-        inputs=[_meta(input_info)],
+        input_ptrs=[_tensor_address(interpreter, info.index) for info in inputs],
+        inputs=[_meta(info) for info in inputs],
+        image_input=image_input,
         output_ptrs=[_tensor_address(interpreter, info.index) for info in outputs],
         outputs=[_meta(info) for info in outputs],
         prefetch=kind != "cpu",
         probe=probe,
     )
     native.set_output_layout([(offset, nbytes) for _, _, offset, nbytes in output_layout(outputs)])
-    return BuiltDevice(native, name, kind, inputs, outputs, "tflite")
+    return BuiltDevice(native, name, kind, inputs, outputs, "tflite", image_input=image_input)
 
 
 # Ops whose output size depends on the input values: refused whatever a probe run shows.
@@ -190,7 +192,7 @@ def _written_tensors(data: bytes) -> Dict[int, Tuple[str, List[int]]]:
 
 
 def _refuse_dynamic_outputs(
-    interpreter: Any, handle: int, model: Model, input_info: TensorInfo, outputs: Sequence[TensorInfo]
+    interpreter: Any, handle: int, model: Model, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
 ) -> None:
     """The device copies each output from where TFLite left it at build time: an output whose
     size is known only after a run (TFLite reallocates it during invoke) would be read from
@@ -205,7 +207,7 @@ def _refuse_dynamic_outputs(
     (the SSD models): they are kept."""
     written = _written_tensors(model.data)
     producers = {index: op for index, (op, _) in written.items()}
-    input_batch_unknown = _signature(interpreter, input_info.index)[:1] == [-1]
+    input_batch_unknown = any(_signature(interpreter, info.index)[:1] == [-1] for info in inputs)
 
     def state(info: TensorInfo) -> Tuple[int, Tuple[int, ...]]:
         view = interpreter.tensor(info.index)()
@@ -235,13 +237,14 @@ def _refuse_dynamic_outputs(
     before = {info.index: state(info) for info in checked}
     # Run again on another input, a ramp through every byte value (the warm-up ran on the
     # zeroed arena): data-dependent sizes move.
-    image = interpreter.tensor(input_info.index)()
-    ramp = (np.arange(image.size, dtype=np.int64) % 256).astype(np.uint8).reshape(image.shape)
-    if image.dtype.itemsize == 1:
-        image[...] = ramp.view(image.dtype)
-    else:
-        image[...] = (ramp / 127.5 - 1.0).astype(image.dtype)
-    del image  # no view of TFLite's memory is held across an invoke
+    for input_info in inputs:
+        image = interpreter.tensor(input_info.index)()
+        ramp = (np.arange(image.size, dtype=np.int64) % 256).astype(np.uint8).reshape(image.shape)
+        if image.dtype.itemsize == 1:
+            image[...] = ramp.view(image.dtype)
+        else:
+            image[...] = (ramp / 127.5 - 1.0).astype(image.dtype)
+        del image  # no view of TFLite's memory is held across an invoke
     core.invoke(handle)
     for info in checked:
         address, shape = state(info)

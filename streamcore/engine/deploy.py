@@ -9,6 +9,7 @@ from ..backends.specs import DeviceSpec
 from ..errors import InputError
 from .model import ModelSource
 from .runner import Adapter
+from .segments import Segments
 
 __all__ = ["Deploy", "as_deploy"]
 
@@ -17,7 +18,7 @@ __all__ = ["Deploy", "as_deploy"]
 class Deploy:
     """One model of a multi-model engine, pinned to its own devices."""
 
-    model: ModelSource
+    model: Union[ModelSource, Segments]
     devices: DeviceSpec = "auto"
     adapter: Optional[Adapter] = None
     preprocess: Dict[str, Any] = field(default_factory=dict)  # fit, filter, mean, std, ...

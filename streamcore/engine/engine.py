@@ -6,7 +6,7 @@ import asyncio
 import atexit
 import logging
 import weakref
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from ..backends.edgetpu import TpuOptions
 from ..backends.base import BuiltDevice, Placement
@@ -18,6 +18,7 @@ from .cascade import Cascade, CascadeRunner
 from .deploy import Deploy, as_deploy
 from .model import Model, ModelSource
 from .runner import Adapter, ModelRunner, Roi, RunnerSettings
+from .segments import Segments
 
 __all__ = ["Engine", "Deploy", "Cascade", "Roi"]
 
@@ -55,7 +56,9 @@ class Engine:
 
     def __init__(
         self,
-        model: Union[ModelSource, Mapping[str, Union[Deploy, Tuple[Any, ...]]], Cascade],
+        model: Union[
+            ModelSource, Segments, Sequence[ModelSource], Mapping[str, Union[Deploy, Tuple[Any, ...]]], Cascade
+        ],
         devices: DeviceSpec = "auto",
         *,
         adapter: Optional[Adapter] = None,
@@ -90,8 +93,10 @@ class Engine:
             if not model:
                 raise InputError("no models given; pass a model or a mapping name -> Deploy")
             deploys = {key: as_deploy(key, value) for key, value in model.items()}
+        elif isinstance(model, (list, tuple)):  # pycoral style: the segments of one model, in order
+            deploys = {"default": Deploy(Segments(model), devices, adapter)}
         else:
-            deploys = {"default": Deploy(model, devices, adapter)}
+            deploys = {"default": Deploy(cast(Union[ModelSource, Segments], model), devices, adapter)}
         settings = RunnerSettings(name, queue_depth, worker_nice, failover, self._pool)
         self._runners: Dict[str, ModelRunner] = {
             key: ModelRunner(settings, key, d.model, d.devices, d.adapter, {**defaults, **d.preprocess})
@@ -153,11 +158,9 @@ class Engine:
         built: Dict[str, List[Tuple[Placement, BuiltDevice]]] = {}
         self._pool.configure_simulator([r for runner in self._runners.values() for r in runner.requests])
         for runner in self._runners.values():
-            placements = self._pool.place(runner.requests)
-            self._pool.check(runner.model, placements)
-            built[runner.key] = [(p, self._pool.build(runner.model, p)) for p in placements]
-            log.info("%s: %s on %s", self.name, runner.model.name,
-                     ", ".join(f"{p.name} ({p.backend})" for p in placements))
+            built[runner.key] = runner.build(self._pool)
+            log.info("%s: %s on %s", self.name, runner.name,
+                     ", ".join(f"{p.name} ({p.backend})" for p, _ in built[runner.key]))
         return built
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -199,20 +202,29 @@ class Engine:
             raise InputError(f"no model named {model!r}; this engine has {sorted(self._runners)}") from None
 
     async def infer(
-        self, frame: Any, roi: Optional[Roi] = None, *, model: Optional[str] = None, **frame_options: Any
+        self,
+        frame: Any,
+        roi: Optional[Roi] = None,
+        *,
+        model: Optional[str] = None,
+        inputs: Optional[Mapping[str, Any]] = None,
+        **frame_options: Any,
     ) -> Result:
         """Runs one frame. ``roi=(x, y, w, h)`` restricts it to a region of the frame;
-        ``model`` picks the model of a multi-model engine; ``frame_options`` (format,
-        matrix, range) describe numpy frames. On a cascade engine, ``model=None`` runs the
-        cascade (``roi`` then limits the detector; crops come from the whole frame) and
+        ``model`` picks the model of a multi-model engine; ``inputs`` gives a multi-input
+        model's inputs other than the image, by name; ``frame_options`` (format, matrix,
+        range) describe numpy frames. On a cascade engine, ``model=None`` runs the cascade
+        (``roi`` then limits the detector; crops come from the whole frame) and
         ``model="detector"`` or ``"classifier"`` runs one of its models alone."""
         if self._closed:
             raise EngineClosedError("the engine is closed; create a new Engine")
         if not self._started:
             raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
         if self._cascade is not None and model is None:
+            if inputs:
+                raise InputError("a cascade's models take only frames; drop inputs=")
             return await self._cascade.infer(frame, roi, frame_options)
-        return await self._runner(model).infer(frame, roi, frame_options)
+        return await self._runner(model).infer(frame, roi, frame_options, inputs)
 
     @property
     def cascade(self) -> Optional[Cascade]:
@@ -254,14 +266,20 @@ class Engine:
             names += [n for n in runner.device_names if n not in names]
         return names
 
+    def plan(self, model: Optional[str] = None) -> List[Dict[str, Any]]:
+        """A pipelined model's placement: per segment its model, measured invoke ms, devices
+        (replicas of the slowest segments on spare devices) and ms per frame; [] otherwise."""
+        return [dict(p) for p in self._runner(model).plan]
+
     def stats(self) -> List[Dict[str, Any]]:
         """Per device and model: frames, errors, busy seconds, in flight, healthy, retried,
-        reopens, and whether the device is simulated."""
+        reopens, and whether the device is simulated; for a pipelined model also the device's
+        segment, its model and measured invoke ms (the plan)."""
         return [s for r in self._runners.values() for s in r.stats()]
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("running" if self._started else "not started")
-        models = ", ".join(f"{k}={r.model.name}" for k, r in self._runners.items())
+        models = ", ".join(f"{k}={r.name}" for k, r in self._runners.items())
         return f"Engine({models}, devices={self.devices}, {state})"
 
 

@@ -32,7 +32,10 @@ class DeviceSlots(Protocol):
     False, ``slot_stats`` is None and the other calls do nothing."""
 
     engine_name: str  # for log lines
-    model: Model  # what a reopened device is built for
+
+    def model_for(self, index: int) -> Model:
+        """What the slot's device runs: a reopened device is built for it."""
+        ...
 
     @property
     def running(self) -> bool: ...
@@ -145,7 +148,7 @@ class HealthMonitor:
         if not self.pool.present(placement):
             return False
         try:
-            fresh = self.pool.build(slots.model, placement)
+            fresh = self.pool.build(slots.model_for(index), placement)
         except StreamcoreError as e:
             log.info("%s: reopening %s failed: %s", slots.engine_name, placement.name, e)
             return False

@@ -44,6 +44,8 @@ class Model:
                 f"cannot load a model from {type(source).__name__}; pass a .tflite path or bytes"
             )
         self.name = name or (self.path.name if self.path else "model")
+        # False for a later segment of a pipelined model: every input comes from the previous one.
+        self.takes_frames: bool = True
         suffix = self.path.suffix.lower() if self.path else ""
         self.format = {".onnx": "onnx", ".xml": "openvino-ir"}.get(suffix, "tflite")
         if isinstance(source, Model):
@@ -121,3 +123,22 @@ def image_input_shape(info: TensorInfo, model_name: str) -> Tuple[int, int, int]
         )
     check_input_size(tuple(shape), info.dtype.itemsize, f"{model_name}: input {info.name!r}")
     return shape[1], shape[2], shape[3]
+
+
+def image_input_index(inputs: List[TensorInfo], model_name: str) -> int:
+    """The input preprocess fills: the only input (ModelError if it is not an image), else the
+    first input shaped like an image [1, H, W, 1 or 3]; the others come from the caller."""
+    if len(inputs) == 1:
+        image_input_shape(inputs[0], model_name)
+        return 0
+    for i, info in enumerate(inputs):
+        try:
+            image_input_shape(info, model_name)
+            return i
+        except ModelError:
+            continue
+    described = ", ".join(f"{i.name!r} {list(i.shape)} {i.dtype}" for i in inputs)
+    raise ModelError(
+        f"{model_name}: none of its {len(inputs)} inputs ({described}) is an image tensor "
+        "[1, height, width, 1 or 3] for frames to fill"
+    )

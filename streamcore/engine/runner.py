@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
 
 from .. import errors
 from .._native import core
@@ -21,6 +24,7 @@ from ..types import Geometry, Result, TensorInfo, Timings
 from .frames import to_frame_view
 from .health import HealthMonitor
 from .model import Model, ModelSource
+from .segments import Segments, plan_replicas
 
 __all__ = ["ModelRunner", "RunnerSettings", "Adapter", "Roi", "frame_view"]
 
@@ -50,13 +54,19 @@ class ModelRunner:
     """One model on its devices: the native core, the pending futures, and the health
     monitor that keeps failed devices out of rotation and brings them back."""
 
-    def __init__(self, settings: RunnerSettings, key: str, model: ModelSource, devices: DeviceSpec,
+    def __init__(self, settings: RunnerSettings, key: str, model: Union[ModelSource, Segments], devices: DeviceSpec,
                  adapter: Optional[Adapter], params: Dict[str, Any]) -> None:
         self.settings = settings
         self.engine_name = settings.name
         self.key = key
-        self.model = Model.load(model)
+        # A pipelined model's segments in order; one model otherwise.
+        self.stages: List[Model] = list(model.models) if isinstance(model, Segments) else [Model.load(model)]
+        self.model = self.stages[0]
+        self.devices_spec = devices
         self.requests = parse_devices(devices)
+        self.lane_stages: List[int] = []  # each device's segment
+        self.plan: List[Dict[str, Any]] = []  # pipelined models: per segment, its invoke time and devices
+        self._extras: Dict[str, Tuple[int, int, TensorInfo]] = {}  # caller-given inputs: stage, index, info
         self.adapter = adapter
         self._param_kwargs = params
         self._params = core.PreprocessParams(**params)  # validates fit and filter
@@ -75,18 +85,71 @@ class ModelRunner:
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    @property
+    def name(self) -> str:
+        return " -> ".join(m.name for m in self.stages)
+
+    def model_for(self, index: int) -> Model:
+        """The model device `index` runs (its segment's, for a pipelined model)."""
+        return self.stages[self.lane_stages[index]] if self.lane_stages else self.model
+
+    def build(self, pool: DevicePool) -> List[Tuple[Placement, BuiltDevice]]:
+        """Places and builds the devices (in an executor thread). A pipelined model gets one
+        device per segment, then its spare devices go to the slowest segments by measured
+        invoke time (replicas)."""
+        placements = pool.place(self.requests)
+        count = len(self.stages)
+        if count > 1 and len(placements) < count:
+            names = ", ".join(p.name for p in placements)
+            raise errors.DeviceSpecError(
+                f"{self.name}: a model in {count} segments needs at least {count} devices, one per segment; "
+                f"devices={self.devices_spec!r} gives {len(placements)} ({names}); pass {count} or more, "
+                f"e.g. devices='usb:0,usb:1' or 'sim:{count}'"
+            )
+        for model in self.stages:
+            pool.check(model, placements)
+        if count == 1:
+            self.lane_stages = [0] * len(placements)
+            return [(p, pool.build(self.model, p)) for p in placements]
+        built = [(placements[k], pool.build(self.stages[k], placements[k])) for k in range(count)]
+        times = [_invoke_ms(device) for _, device in built]
+        replicas = plan_replicas(times, len(placements) - count)
+        stages = list(range(count)) + [k for k in range(count) for _ in range(replicas[k] - 1)]
+        for placement, stage in zip(placements[count:], stages[count:]):
+            built.append((placement, pool.build(self.stages[stage], placement)))
+        self.lane_stages = stages
+        self.plan = [
+            {
+                "segment": k,
+                "model": self.stages[k].name,
+                "invoke_ms": round(times[k], 3),
+                "devices": [p.name for p, stage in zip(placements, stages) if stage == k],
+                "frame_ms": round(times[k] / replicas[k], 3),  # the segment's share of each frame's time
+            }
+            for k in range(count)
+        ]
+        log.info("%s: pipelined %s", self.engine_name, "; ".join(
+            f"segment {p['segment']} ({p['model']}, {p['invoke_ms']} ms) on {', '.join(p['devices'])}" for p in self.plan))
+        return built
+
     def install(self, loop: asyncio.AbstractEventLoop, built: List[Tuple[Placement, BuiltDevice]]) -> None:
-        first = built[0][1]
-        for _, device in built[1:]:
+        stages = self.lane_stages or [0] * len(built)
+        firsts: Dict[int, BuiltDevice] = {}
+        for (_, device), stage in zip(built, stages):
+            first = firsts.setdefault(stage, device)
             if [(o.shape, o.dtype) for o in device.outputs] != [(o.shape, o.dtype) for o in first.outputs]:
                 raise errors.ModelError(
-                    f"{self.model.name}: {device.name} ({device.backend}) gives outputs "
+                    f"{self.stages[stage].name}: {device.name} ({device.backend}) gives outputs "
                     f"{[(o.shape, o.dtype.name) for o in device.outputs]} but {first.name} ({first.backend}) "
                     f"gives {[(o.shape, o.dtype.name) for o in first.outputs]}; one engine's devices must agree"
                 )
+        head, last = firsts[0], firsts[len(self.stages) - 1]
+        feeds: List[List[Tuple[int, int, int]]] = [[]]
+        for k in range(1, len(self.stages)):
+            feeds.append(self._feeds(k, firsts[k - 1], firsts[k]))
         has_tpu = any(d.kind != "cpu" for _, d in built)
         failover = has_tpu if self.settings.failover is None else self.settings.failover
-        layout = output_layout(first.outputs)
+        layout = output_layout(last.outputs)
         native = core.EngineCore(
             devices=[d.native for _, d in built],
             depth=self.settings.queue_depth,
@@ -96,17 +159,37 @@ class ModelRunner:
             name=f"{self.engine_name}.{self.key}",
             outputs=[(dtype, shape, offset) for dtype, shape, offset, _ in layout],
             worker_nice=self.settings.worker_nice,
+            stages=stages,
+            feeds=feeds,
         )
         native.start()
         self.placements = [p for p, _ in built]
         self.devices = [d for _, d in built]
         self._kinds = [(d.kind, d.simulated, d.backend) for _, d in built]
-        self._details = (first.inputs, first.outputs)
+        self._details = (head.inputs, last.outputs)
+        self._extras = {info.name: (0, i, info) for i, info in enumerate(head.inputs) if i != head.image_input}
         self._slots = asyncio.Semaphore(native.capacity)
         self.native = native
         if failover:
             self._health = HealthMonitor(self, self.settings.pool)
             self._monitor = loop.create_task(self._health.watch(), name=f"streamcore-health-{self.key}")
+
+    def _feeds(self, k: int, before: BuiltDevice, after: BuiltDevice) -> List[Tuple[int, int, int]]:
+        """(input, offset, bytes) of segment k's inputs inside segment k-1's output block."""
+        layout = output_layout(before.outputs)
+        produced = {info.name: (info, layout[i]) for i, info in enumerate(before.outputs)}
+        feeds = []
+        for i, info in enumerate(after.inputs):
+            found = produced.get(info.name)
+            if found is None or (found[0].shape, found[0].dtype) != (info.shape, info.dtype):
+                what = "is not an output" if found is None else f"is {list(found[0].shape)} {found[0].dtype} as output"
+                raise errors.ModelError(
+                    f"segments do not chain on {after.name}: input {info.name!r} ({list(info.shape)} {info.dtype}) "
+                    f"of segment {k} ({self.stages[k].name}) {what} of segment {k - 1} ({self.stages[k - 1].name})"
+                )
+            _, (_, _, offset, nbytes) = found
+            feeds.append((i, offset, nbytes))
+        return feeds
 
     def discard(self) -> None:
         """Undoes a partial start."""
@@ -170,16 +253,18 @@ class ModelRunner:
             raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
         return self._details
 
-    async def infer(self, frame: Any, roi: Optional[Roi], frame_options: Dict[str, Any]) -> Result:
+    async def infer(self, frame: Any, roi: Optional[Roi], frame_options: Dict[str, Any],
+                    inputs: Optional[Mapping[str, Any]] = None) -> Result:
         if self.native is None or self._slots is None:
             raise EngineClosedError("the engine is closed; create a new Engine")
-        return await self.infer_view(frame_view(frame, frame_options), roi)
+        return await self.infer_view(frame_view(frame, frame_options), roi, inputs)
 
-    async def infer_view(self, view: Any, roi: Optional[Roi]) -> Result:
+    async def infer_view(self, view: Any, roi: Optional[Roi], inputs: Optional[Mapping[str, Any]] = None) -> Result:
         """Runs a frame already borrowed as a native FrameView: one view can be submitted
         any number of times (each job keeps it alive), e.g. once per crop of a cascade."""
         if self.native is None or self._slots is None:
             raise EngineClosedError("the engine is closed; create a new Engine")
+        extras = self._extra_inputs(inputs)
         params = self._params if roi is None else self._roi_params(roi)
         await self._slots.acquire()
         if self.native is None:  # closed while waiting for room
@@ -188,7 +273,7 @@ class ModelRunner:
         future: "asyncio.Future[Result]" = asyncio.get_running_loop().create_future()
         job_id = next(self._ids)
         try:
-            self.native.submit(job_id, view, params)
+            self.native.submit(job_id, view, params, extras)
         except BaseException:
             self._slots.release()
             raise
@@ -198,6 +283,33 @@ class ModelRunner:
         if self.adapter is not None:
             result.value = self.adapter(result)
         return result
+
+    def _extra_inputs(self, given: Optional[Mapping[str, Any]]) -> List[Tuple[int, int, Any]]:
+        """The caller's arrays for the model's inputs other than the image, checked by name."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self._extras))
+        if unknown:
+            raise errors.InputError(
+                f"{self.model.name} has no input {', '.join(map(repr, unknown))} to give; its inputs besides the "
+                f"image are {sorted(self._extras) or 'none'}"
+            )
+        missing = sorted(set(self._extras) - set(given))
+        if missing:
+            raise errors.InputError(
+                f"{self.model.name} needs input{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+                "besides the frame; pass infer(frame, inputs={name: array})"
+            )
+        out = []
+        for name, (stage, index, info) in self._extras.items():
+            array = np.asarray(given[name])
+            if array.dtype != info.dtype:
+                if not np.can_cast(array.dtype, info.dtype, "same_kind"):
+                    raise errors.InputError(f"input {name!r} is {info.dtype}; got {array.dtype}, which does not convert safely")
+                array = array.astype(info.dtype)
+            if array.size != int(np.prod(info.shape, dtype=np.int64)):
+                raise errors.InputError(f"input {name!r} is {list(info.shape)} {info.dtype}; got shape {list(array.shape)}")
+            out.append((stage, index, np.ascontiguousarray(array)))
+        return out
 
     def _roi_params(self, roi: Roi) -> Any:
         try:
@@ -282,6 +394,10 @@ class ModelRunner:
         for i, s in enumerate(self.native.stats()):
             kind, simulated, backend = self._kinds[i]
             s.update(model=self.key, kind=kind, backend=backend, simulated=simulated, reopens=self.reopens.get(i, 0))
+            stage = s.pop("stage")
+            if self.plan:  # pipelined: the device's segment and the plan's figures for it
+                s.update(segment=stage, segment_model=self.plan[stage]["model"],
+                         segment_invoke_ms=self.plan[stage]["invoke_ms"])
             out.append(s)
         return out
 
@@ -307,3 +423,14 @@ def _weak_method(method: Callable[[], None]) -> Callable[[], None]:
             bound()
 
     return call
+
+
+def _invoke_ms(device: BuiltDevice, runs: int = 5) -> float:
+    """A segment's invoke time on its device: the median of a few runs after a warm-up."""
+    device.native.invoke()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        device.native.invoke()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return float(np.median(samples))

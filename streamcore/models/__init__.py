@@ -9,12 +9,14 @@ from ..tools.synthetic import (
     cache_dir,
     cached_path,
     edgetpu_classifier,
+    edgetpu_segments,
     mobilenet_v2,
     non_image_model,
     tiny_classifier,
     tiny_detector,
     tiny_pose,
     tiny_segmenter,
+    tiny_segments,
     write,
 )
 
@@ -26,6 +28,8 @@ __all__ = [
     "tiny_pose",
     "non_image_model",
     "edgetpu_classifier",
+    "tiny_segments",
+    "edgetpu_segments",
     "write",
     "cached_path",
     "cache_dir",

@@ -13,6 +13,7 @@ from ..backends.specs import DeviceSpec, default_cpu_count
 from ..engine.cascade import CLASSIFIER, DETECTOR
 from ..engine.engine import Cascade, Engine
 from ..engine.model import ModelSource
+from ..engine.segments import Segments
 from ..errors import EngineClosedError, InputError
 from ..sources import AvSource, LiveOptions, open_source
 from ..types import Result
@@ -50,7 +51,7 @@ class Pipeline:
 
     def __init__(
         self,
-        model: Optional[Union[ModelSource, Cascade]] = None,
+        model: Optional[Union[ModelSource, Segments, Cascade]] = None,
         devices: DeviceSpec = "auto",
         adapter: Optional[Callable[[Result], Any]] = None,
         *,
@@ -350,6 +351,10 @@ class Pipeline:
                 "healthy": d["healthy"],
                 "simulated": bool(d.get("simulated", False)),
             }
+            if "segment" in d:  # a pipelined model: a result's invoke time spans every segment
+                devices[name]["segment"] = d["segment"]
+                frames = int(d["frames"])
+                devices[name]["inference_speed"] = round(float(d["busy_s"]) * 1000 / frames, 3) if frames else None
         out: Dict[str, Any] = {
             "uptime_s": round(now - self._started_at, 3) if self._started_at else 0.0,
             "streams": {name: s.stats() for name, s in self._streams.items()},
@@ -358,6 +363,9 @@ class Pipeline:
         cascade = self.engine.cascade_stats()
         if cascade is not None:
             out["cascade"] = cascade
+        plans = {key: self.engine.plan(key) for key in self.engine.models}
+        if any(plans.values()):
+            out["plan"] = {key: plan for key, plan in plans.items() if plan}
         if self._monitor is not None:
             out["loop_lag"] = self._monitor.summary()
         return out

@@ -57,7 +57,7 @@ std::string st(LiteRtStatus s) { return std::string(status_name(s)) + " (" + std
 }  // namespace
 
 LiteRtDevice::LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* model, std::size_t model_size,
-                           int num_threads, std::string name)
+                           int num_threads, std::string name, bool takes_frames)
     : Device(std::move(name), "litert:cpu", /*prefetch=*/false),
       rt_(std::move(runtime)),
       api_(rt_->api()),
@@ -83,50 +83,82 @@ LiteRtDevice::LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* m
         LiteRtParamIndex nin = 0, nout = 0;
         api_.LiteRtGetNumSignatureInputs(sig, &nin);
         api_.LiteRtGetNumSignatureOutputs(sig, &nout);
-        if (nin != 1)
-            throw ModelError("a LiteRT device needs exactly one image input, the model has " + std::to_string(nin));
+        if (nin == 0) throw ModelError("model has no inputs");
         if (nout == 0) throw ModelError("model has no outputs");
 
-        // ---- the image input ----
-        LiteRtTensor in = nullptr;
-        LiteRtRankedTensorType in_type{};
-        LiteRtTensorTypeId tid{};
-        if (api_.LiteRtGetSignatureInputTensorByIndex(sig, 0, &in) != kLiteRtStatusOk ||
-            api_.LiteRtGetTensorTypeId(in, &tid) != kLiteRtStatusOk || tid != kLiteRtRankedTensorType ||
-            api_.LiteRtGetRankedTensorType(in, &in_type) != kLiteRtStatusOk)
-            throw ModelError("the model input has no static rank");
-        const LiteRtLayout& il = in_type.layout;
-        if (il.rank != 4 || il.dimensions[0] != 1 || il.dimensions[1] <= 0 || il.dimensions[2] <= 0 ||
-            il.dimensions[3] <= 0 || il.dimensions[3] > 4)
-            throw ModelError("the model input is " + shape_str(il) + ", not an image tensor [1, height, width, 1 or 3]; streamcore feeds frames to image models (classifiers and detectors)");
-        DType dt;
-        std::size_t esize = 0;
-        const char* dname = dtype_name(in_type.element_type, &esize);
-        switch (in_type.element_type) {
-            case kLiteRtElementTypeUInt8: dt = DType::UInt8; break;
-            case kLiteRtElementTypeInt8: dt = DType::Int8; break;
-            case kLiteRtElementTypeFloat32: dt = DType::Float32; break;
-            default:
-                throw ModelError(std::string("the image input must be uint8, int8 or float32, got ") +
-                                 (*dname ? dname : ("element type " + std::to_string(int(in_type.element_type))).c_str()));
+        // ---- the inputs: the image one (preprocess fills it) and any others (copied in) ----
+        int image = -1;
+        for (LiteRtParamIndex i = 0; i < nin; ++i) {
+            LiteRtTensor in = nullptr;
+            LiteRtRankedTensorType tt{};
+            LiteRtTensorTypeId tid{};
+            if (api_.LiteRtGetSignatureInputTensorByIndex(sig, i, &in) != kLiteRtStatusOk ||
+                api_.LiteRtGetTensorTypeId(in, &tid) != kLiteRtStatusOk || tid != kLiteRtRankedTensorType ||
+                api_.LiteRtGetRankedTensorType(in, &tt) != kLiteRtStatusOk)
+                throw ModelError(nin == 1 ? "the model input has no static rank"
+                                          : "model input " + std::to_string(i) + " has no static rank");
+            std::size_t esize = 0;
+            const char* dname = dtype_name(tt.element_type, &esize);
+            TensorMeta meta;
+            const char* in_name = nullptr;
+            api_.LiteRtGetTensorName(in, &in_name);
+            meta.name = in_name ? in_name : "";
+            meta.dtype = dname;
+            LiteRtQuantizationTypeId q{};
+            LiteRtQuantizationPerTensor qp{};
+            if (api_.LiteRtGetQuantizationTypeId(in, &q) == kLiteRtStatusOk && q == kLiteRtQuantizationPerTensor &&
+                api_.LiteRtGetPerTensorQuantization(in, &qp) == kLiteRtStatusOk) {
+                meta.scale = qp.scale;
+                meta.zero_point = qp.zero_point;
+            }
+            const LiteRtLayout& il = tt.layout;
+            const bool image_type = tt.element_type == kLiteRtElementTypeUInt8 ||
+                                    tt.element_type == kLiteRtElementTypeInt8 ||
+                                    tt.element_type == kLiteRtElementTypeFloat32;
+            const bool image_like = il.rank == 4 && il.dimensions[0] == 1 && il.dimensions[1] > 0 &&
+                                    il.dimensions[2] > 0 && (il.dimensions[3] == 1 || il.dimensions[3] == 3) &&
+                                    image_type;
+            if (takes_frames && nin == 1) {  // the single input must be an image: say why not
+                if (il.rank != 4 || il.dimensions[0] != 1 || il.dimensions[1] <= 0 || il.dimensions[2] <= 0 ||
+                    il.dimensions[3] <= 0 || il.dimensions[3] > 4)
+                    throw ModelError("the model input is " + shape_str(il) + ", not an image tensor [1, height, width, 1 or 3]; streamcore feeds frames to image models (classifiers and detectors)");
+                if (!image_type)
+                    throw ModelError(std::string("the image input must be uint8, int8 or float32, got ") +
+                                     (*dname ? dname : ("element type " + std::to_string(int(tt.element_type))).c_str()));
+            }
+            if (!*dname)
+                throw ModelError("input " + meta.name + " has an unsupported element type " +
+                                 std::to_string(int(tt.element_type)));
+            std::size_t bytes = esize;
+            for (unsigned d = 0; d < il.rank; ++d) {
+                if (il.dimensions[d] < 0)
+                    throw ModelError("input " + meta.name + " has a dynamic shape " + shape_str(il));
+                meta.shape.push_back(il.dimensions[d]);
+                bytes *= std::size_t(il.dimensions[d]);
+            }
+            if (takes_frames && image < 0 && (image_like || nin == 1)) {
+                image = static_cast<int>(i);
+                const DType dt = tt.element_type == kLiteRtElementTypeUInt8  ? DType::UInt8
+                                 : tt.element_type == kLiteRtElementTypeInt8 ? DType::Int8
+                                                                             : DType::Float32;
+                // Before anything the input's size is allocated: a corrupt model asks for gigabytes.
+                check_input_shape(il.dimensions[1], il.dimensions[2], il.dimensions[3], dt, "model input '" + meta.name + "'");
+                if (meta.scale > 0) checked_zero_point(meta.zero_point, dt, "model input '" + meta.name + "'");
+                input_.height = il.dimensions[1];
+                input_.width = il.dimensions[2];
+                input_.channels = il.dimensions[3];
+                input_.dtype = dt;
+                input_.scale = meta.scale;  // 0: not quantized (float input)
+                input_.zero_point = int(meta.zero_point);
+                input_.bytes = bytes;
+            }
+            input_meta_.push_back(std::move(meta));
+            input_types_.push_back(tt);
+            input_bytes_.push_back(bytes);
         }
-        const char* in_name = nullptr;
-        api_.LiteRtGetTensorName(in, &in_name);
-        input_meta_.name = in_name ? in_name : "";
-        input_meta_.dtype = dname;
-        input_meta_.shape = {1, il.dimensions[1], il.dimensions[2], il.dimensions[3]};
-        LiteRtQuantizationTypeId q{};
-        LiteRtQuantizationPerTensor qp{};
-        if (api_.LiteRtGetQuantizationTypeId(in, &q) == kLiteRtStatusOk && q == kLiteRtQuantizationPerTensor &&
-            api_.LiteRtGetPerTensorQuantization(in, &qp) == kLiteRtStatusOk) {
-            input_meta_.scale = qp.scale;
-            input_meta_.zero_point = qp.zero_point;
-        }
-        // Before anything the input's size is allocated: a corrupt model asks for gigabytes.
-        check_input_shape(il.dimensions[1], il.dimensions[2], il.dimensions[3], dt, "model input '" + input_meta_.name + "'");
-        if (input_meta_.scale > 0)
-            checked_zero_point(input_meta_.zero_point, dt, "model input '" + input_meta_.name + "'");
-        const std::size_t in_bytes = std::size_t(il.dimensions[1]) * il.dimensions[2] * il.dimensions[3] * esize;
+        if (takes_frames && image < 0)
+            throw ModelError("none of the model's " + std::to_string(nin) +
+                             " inputs is an image tensor [1, height, width, 1 or 3] for frames to fill");
 
         // ---- compile for the CPU with XNNPACK (threads, QS8|QU8) ----
         if (api_.LiteRtCreateOptions(&options_) != kLiteRtStatusOk) throw DeviceError("LiteRtCreateOptions failed");
@@ -164,6 +196,9 @@ LiteRtDevice::LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* m
         for (LiteRtParamIndex i = 0; i < nout; ++i) {
             LiteRtTensor t = nullptr;
             LiteRtRankedTensorType tt{};
+            LiteRtTensorTypeId tid{};
+            LiteRtQuantizationTypeId q{};
+            LiteRtQuantizationPerTensor qp{};
             if (api_.LiteRtGetSignatureOutputTensorByIndex(sig, i, &t) != kLiteRtStatusOk ||
                 api_.LiteRtGetTensorTypeId(t, &tid) != kLiteRtStatusOk || tid != kLiteRtRankedTensorType ||
                 api_.LiteRtGetRankedTensorType(t, &tt) != kLiteRtStatusOk)
@@ -197,18 +232,16 @@ LiteRtDevice::LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* m
             output_bytes_.push_back(n * os);
         }
 
-        // ---- the input buffer: our memory, wrapped without a copy ----
-        input_mem_ = aligned_zeroed(in_bytes);
-        s = api_.LiteRtCreateTensorBufferFromHostMemory(&in_type, input_mem_, in_bytes, nullptr, &input_buffer_);
-        if (s != kLiteRtStatusOk) throw DeviceError("cannot wrap the input buffer: " + st(s));
-        input_.data = input_mem_;
-        input_.height = il.dimensions[1];
-        input_.width = il.dimensions[2];
-        input_.channels = il.dimensions[3];
-        input_.dtype = dt;
-        input_.scale = input_meta_.scale;  // 0: not quantized (float input)
-        input_.zero_point = int(input_meta_.zero_point);
-        input_.bytes = in_bytes;
+        // ---- the input buffers: our memory, wrapped without a copy ----
+        for (std::size_t i = 0; i < input_types_.size(); ++i) {
+            input_mems_.push_back(aligned_zeroed(input_bytes_[i]));
+            input_buffers_.push_back(nullptr);
+            s = api_.LiteRtCreateTensorBufferFromHostMemory(&input_types_[i], input_mems_[i], input_bytes_[i], nullptr,
+                                                            &input_buffers_[i]);
+            if (s != kLiteRtStatusOk) throw DeviceError("cannot wrap input buffer " + std::to_string(i) + ": " + st(s));
+            inputs_.push_back({input_mems_[i], input_bytes_[i]});
+        }
+        if (image >= 0) input_.data = input_mems_[image];
     } catch (const Error&) {
         cleanup();
         throw;
@@ -237,16 +270,18 @@ void LiteRtDevice::cleanup() {
     QuietStderr quiet;
     for (auto& b : bindings_) release_binding(b);
     bindings_.clear();
-    if (input_buffer_) api_.LiteRtDestroyTensorBuffer(input_buffer_);
-    input_buffer_ = nullptr;
+    for (LiteRtTensorBuffer tb : input_buffers_)
+        if (tb) api_.LiteRtDestroyTensorBuffer(tb);
+    input_buffers_.clear();
     if (compiled_) api_.LiteRtDestroyCompiledModel(compiled_);
     compiled_ = nullptr;
     if (options_) api_.LiteRtDestroyOptions(options_);
     options_ = nullptr;
     if (model_) api_.LiteRtDestroyModel(model_);
     model_ = nullptr;
-    std::free(input_mem_);
-    input_mem_ = nullptr;
+    for (void* mem : input_mems_) std::free(mem);
+    input_mems_.clear();
+    inputs_.clear();
     std::free(model_bytes_);
     model_bytes_ = nullptr;
 }
@@ -308,8 +343,9 @@ void LiteRtDevice::invoke(uint8_t* block) {
     if (!block) throw InferenceError("null output block");
     BlockBinding& b = binding_for(block);
     // LiteRT turns each host-memory buffer into a TFLite custom allocation, so the
-    // kernels read input_mem_ and write straight into the block: no copy either way.
-    LiteRtStatus s = api_.LiteRtRunCompiledModel(compiled_, 0, 1, &input_buffer_, b.buffers.size(), b.buffers.data());
+    // kernels read input_mems_ and write straight into the block: no copy either way.
+    LiteRtStatus s = api_.LiteRtRunCompiledModel(compiled_, 0, input_buffers_.size(), input_buffers_.data(),
+                                                 b.buffers.size(), b.buffers.data());
     if (s != kLiteRtStatusOk) throw InferenceError("LiteRtRunCompiledModel failed on device '" + name() + "': " + st(s));
 }
 

@@ -19,11 +19,13 @@ public:
     // Copies `model` (LiteRT keeps pointers into the flatbuffer for the model's life).
     // num_threads >= 1: XNNPACK thread count (0 lets LiteRT decide).
     // Throws ModelError for bad/unsupported models, DeviceError for a failed compile.
+    // `takes_frames`: the first image-shaped input is filled from frames; false for a later
+    // segment of a pipelined model (every input is copied in).
     LiteRtDevice(std::shared_ptr<LiteRtRuntime> runtime, const void* model, std::size_t model_size,
-                 int num_threads, std::string name);
+                 int num_threads, std::string name, bool takes_frames = true);
     ~LiteRtDevice() override;
 
-    std::vector<TensorMeta> describe_inputs() const override { return {input_meta_}; }
+    std::vector<TensorMeta> describe_inputs() const override { return input_meta_; }
     std::vector<TensorMeta> describe_outputs() const override { return output_meta_; }
     void invoke(uint8_t* block) override;
 
@@ -54,9 +56,11 @@ private:
     LiteRtModel model_ = nullptr;
     LiteRtOptions options_ = nullptr;
     LiteRtCompiledModel compiled_ = nullptr;
-    void* input_mem_ = nullptr;  // 64-byte aligned, what input_.data points at
-    LiteRtTensorBuffer input_buffer_ = nullptr;
-    TensorMeta input_meta_;
+    std::vector<void*> input_mems_;  // 64-byte aligned, one per input (input_.data is the image's)
+    std::vector<LiteRtTensorBuffer> input_buffers_;
+    std::vector<TensorMeta> input_meta_;
+    std::vector<LiteRtRankedTensorType> input_types_;
+    std::vector<std::size_t> input_bytes_;
     std::vector<TensorMeta> output_meta_;
     std::vector<LiteRtRankedTensorType> output_types_;  // with settled shapes
     std::vector<std::size_t> output_bytes_;

@@ -8,17 +8,20 @@
 namespace sc {
 
 TfliteDevice::TfliteDevice(std::string name, std::string kind, void* interpreter, TensorDesc input,
-                           std::vector<const void*> output_data, std::vector<TensorMeta> inputs,
-                           std::vector<TensorMeta> outputs, bool prefetch, std::function<bool()> probe)
+                           std::vector<InputBuffer> inputs_data, std::vector<const void*> output_data,
+                           std::vector<TensorMeta> inputs, std::vector<TensorMeta> outputs, bool prefetch, std::function<bool()> probe)
     : Device(std::move(name), std::move(kind), prefetch),
       interpreter_(interpreter),
       output_data_(std::move(output_data)),
-      inputs_(std::move(inputs)),
+      input_meta_(std::move(inputs)),
       output_meta_(std::move(outputs)),
       probe_(std::move(probe)) {
     if (!interpreter_) throw ModelError("device " + this->name() + ": null interpreter handle");
-    if (!input.data) throw ModelError("device " + this->name() + ": input tensor is not allocated");
+    for (const InputBuffer& b : inputs_data) {
+        if (!b.data) throw ModelError("device " + this->name() + ": an input tensor is not allocated");
+    }
     input_ = input;
+    inputs_ = std::move(inputs_data);
 }
 
 void TfliteDevice::invoke(uint8_t* block) {

@@ -11,12 +11,13 @@ class TfliteDevice : public Device {
 public:
     // `interpreter` is a tflite::impl::Interpreter* with tensors allocated; `input` points at
     // its image input tensor and `output_data` at its output tensors (fixed after the warm-up
-    // invoke). `probe`, when given, is the readiness probe (an Edge TPU's IsReady).
+    // invoke); `inputs_data` is every input (`input.data` is null when none is an image).
+    // `probe`, when given, is the readiness probe (an Edge TPU's IsReady).
     TfliteDevice(std::string name, std::string kind, void* interpreter, TensorDesc input,
-                 std::vector<const void*> output_data, std::vector<TensorMeta> inputs,
-                 std::vector<TensorMeta> outputs, bool prefetch, std::function<bool()> probe);
+                 std::vector<InputBuffer> inputs_data, std::vector<const void*> output_data,
+                 std::vector<TensorMeta> inputs, std::vector<TensorMeta> outputs, bool prefetch, std::function<bool()> probe);
 
-    std::vector<TensorMeta> describe_inputs() const override { return inputs_; }
+    std::vector<TensorMeta> describe_inputs() const override { return input_meta_; }
     std::vector<TensorMeta> describe_outputs() const override { return output_meta_; }
     void invoke(uint8_t* block) override;
     bool ready() override { return probe_ ? probe_() : true; }
@@ -24,7 +25,7 @@ public:
 private:
     void* interpreter_;
     std::vector<const void*> output_data_;
-    std::vector<TensorMeta> inputs_, output_meta_;
+    std::vector<TensorMeta> input_meta_, output_meta_;
     std::function<bool()> probe_;
 };
 

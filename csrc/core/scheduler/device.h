@@ -21,6 +21,12 @@ struct OutputSpan {
     std::size_t bytes = 0;
 };
 
+// One input tensor's memory, as the runtime owns it.
+struct InputBuffer {
+    void* data = nullptr;
+    std::size_t bytes = 0;
+};
+
 // A tensor as a backend describes it (for the Python side's TensorInfo).
 struct TensorMeta {
     std::string name;
@@ -44,8 +50,13 @@ public:
     // Accelerators leave the host idle during invoke: the next frame is preprocessed then.
     bool prefetch() const { return prefetch_; }
 
-    // The image input that preprocess writes into. Valid for the device's life.
+    // The image input that preprocess writes into (data null when the model has none, as a
+    // later segment of a pipelined model). Valid for the device's life.
     const TensorDesc& input() const { return input_; }
+    bool has_image_input() const { return input_.data != nullptr; }
+    // Every input in model order, the image input included: the other inputs are copied in
+    // from the previous segment's outputs or from the caller. Empty for single-input devices.
+    const std::vector<InputBuffer>& input_buffers() const { return inputs_; }
     // Set once by the owner before the device joins a scheduler.
     const std::vector<OutputSpan>& outputs() const { return outputs_; }
     void set_output_layout(std::vector<OutputSpan> spans) { outputs_ = std::move(spans); }
@@ -76,6 +87,7 @@ public:
 
 protected:
     TensorDesc input_;
+    std::vector<InputBuffer> inputs_;
     std::vector<OutputSpan> outputs_;
 
 private:

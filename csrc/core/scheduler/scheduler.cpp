@@ -37,18 +37,45 @@ int64_t elapsed_ns(Clock::time_point a, Clock::time_point b) {
 
 Scheduler::Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t depth_per_device,
                      std::function<void()> wake, bool failover, std::string name, int worker_nice)
-    : depth_(std::max<std::size_t>(1, depth_per_device)),
+    : Scheduler(devices, std::vector<int>(devices.size(), 0), {{}}, depth_per_device, std::move(wake),
+                failover, std::move(name), worker_nice) {}
+
+Scheduler::Scheduler(std::vector<std::shared_ptr<Device>> devices, std::vector<int> stages,
+                     std::vector<std::vector<Feed>> feeds, std::size_t depth_per_device,
+                     std::function<void()> wake, bool failover, std::string name, int worker_nice)
+    : feeds_(std::move(feeds)),
+      depth_(std::max<std::size_t>(1, depth_per_device)),
       worker_nice_(worker_nice),
       wake_(std::move(wake)),
       failover_(failover),
       name_(std::move(name)) {
     if (devices.empty()) throw DeviceError("an engine needs at least one device");
+    if (stages.size() != devices.size()) throw DeviceError("one stage per device expected");
+    if (feeds_.empty()) feeds_.emplace_back();
+    std::vector<bool> staffed(feeds_.size(), false);
+    for (int st : stages) {
+        if (st < 0 || static_cast<std::size_t>(st) >= feeds_.size()) throw DeviceError("device stage out of range");
+        staffed[st] = true;
+    }
+    for (std::size_t k = 0; k < staffed.size(); ++k) {
+        if (!staffed[k]) throw DeviceError("segment " + std::to_string(k) + " has no device");
+    }
     std::size_t block_bytes = 0;
-    for (auto& d : devices) {
+    for (std::size_t i = 0; i < devices.size(); ++i) {
+        auto& d = devices[i];
         block_bytes = std::max(block_bytes, d->output_bytes());
+        const auto& buffers = d->input_buffers();
+        for (const Feed& f : feeds_[stages[i]]) {
+            if (f.input < 0 || static_cast<std::size_t>(f.input) >= buffers.size() ||
+                buffers[f.input].bytes != f.bytes) {
+                throw ModelError("device " + d->name() + ": input " + std::to_string(f.input) +
+                                 " does not match the previous segment's output it is fed from");
+            }
+        }
         auto lane = std::make_unique<Lane>();
         lane->name = d->name();
-        lane->prefetch = d->prefetch();
+        lane->stage = stages[i];
+        lane->prefetch = d->prefetch() && d->has_image_input();
         if (lane->prefetch) {
             for (int slot = 0; slot < 2; ++slot) {
                 lane->staging.emplace_back(new uint8_t[d->input().bytes]);
@@ -57,6 +84,11 @@ Scheduler::Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t d
         }
         lane->device = std::move(d);
         lanes_.push_back(std::move(lane));
+    }
+    for (auto& f : feeds_) {
+        for (const Feed& feed : f) {
+            if (feed.offset + feed.bytes > block_bytes) throw ModelError("a segment feed lies outside the output block");
+        }
     }
     // Idle blocks cover everything that can be in flight, so steady state never allocates.
     pool_ = OutputPool::create(block_bytes, 2 * capacity() + 8);
@@ -85,12 +117,12 @@ void Scheduler::start() {
     }
 }
 
-std::size_t Scheduler::choose_lane_locked(int exclude) {
+std::size_t Scheduler::choose_lane_locked(int stage, int exclude) {
     const std::size_t n = lanes_.size();
     for (std::size_t k = 0; k < n; ++k) {
         std::size_t i = (next_lane_ + k) % n;
         const Lane& lane = *lanes_[i];
-        if (lane.healthy && static_cast<int>(i) != exclude && lane.inflight < depth_) {
+        if (lane.stage == stage && lane.healthy && static_cast<int>(i) != exclude && lane.inflight < depth_) {
             next_lane_ = i + 1;
             return i;
         }
@@ -99,7 +131,7 @@ std::size_t Scheduler::choose_lane_locked(int exclude) {
     std::size_t best = n;
     for (std::size_t i = 0; i < n; ++i) {
         const Lane& lane = *lanes_[i];
-        if (!lane.healthy || static_cast<int>(i) == exclude) continue;
+        if (lane.stage != stage || !lane.healthy || static_cast<int>(i) == exclude) continue;
         if (best == n || lane.inflight < lanes_[best]->inflight) best = i;
     }
     return best;
@@ -124,7 +156,8 @@ void Scheduler::submit(std::unique_ptr<Job> job) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (closing_) throw EngineClosedError("the engine is closed; create a new Engine");
         if (!started_) throw EngineClosedError("the engine is not started; use `async with Engine(...)`");
-        std::size_t index = choose_lane_locked(-1);
+        job->stage = 0;
+        std::size_t index = choose_lane_locked(0, -1);
         if (index == lanes_.size()) {
             throw DeviceError("no healthy device is left to run on; check the devices with "
                               "`python -m streamcore devices`");
@@ -168,6 +201,25 @@ void Scheduler::worker(std::size_t index) {
                 continue;
             }
             evacuate_locked(index, nullptr);
+        }
+        if (!job->error && static_cast<std::size_t>(job->stage) + 1 < feeds_.size()) {
+            // On to the next segment, its inputs from this block (no Python in between).
+            job->stage_input = std::move(job->outputs);
+            ++job->stage;
+            job->attempts = 0;
+            std::size_t next = closing_ ? lanes_.size() : choose_lane_locked(job->stage, -1);
+            if (next != lanes_.size()) {
+                enqueue_locked(next, std::move(job));
+                continue;
+            }
+            job->stage_input.reset();
+            if (closing_) {
+                job->error = std::make_exception_ptr(
+                    EngineClosedError("the engine was closed before this frame ran through every segment"));
+            } else {
+                job->error = std::make_exception_ptr(DeviceError(
+                    "no healthy device is left for segment " + std::to_string(job->stage) + " of this pipelined model"));
+            }
         }
         complete(std::move(job));
     }
@@ -239,11 +291,12 @@ void Scheduler::evacuate_locked(std::size_t index, std::unique_ptr<Job> failed) 
     while (!stranded.empty()) {
         std::unique_ptr<Job> job = std::move(stranded.front());
         stranded.pop_front();
-        std::size_t other = choose_lane_locked(static_cast<int>(index));
+        std::size_t other = choose_lane_locked(lane.stage, static_cast<int>(index));
         if (other == lanes_.size()) {
             if (!job->error) {
                 job->error = std::make_exception_ptr(DeviceError(
-                    "device " + lane.name + " failed and no healthy device is left to run on"));
+                    "device " + lane.name + " failed and no healthy device is left to run on" +
+                    (feeds_.size() > 1 ? " for segment " + std::to_string(lane.stage) : std::string())));
             }
             complete(std::move(job));
             continue;
@@ -259,9 +312,26 @@ void Scheduler::evacuate_locked(std::size_t index, std::unique_ptr<Job> failed) 
     }
 }
 
+void Scheduler::feed_inputs(Device& device, Job& job) {
+    const std::vector<InputBuffer>& buffers = device.input_buffers();
+    if (job.stage > 0) {
+        const uint8_t* source = job.stage_input.get();
+        if (!source) throw InferenceError("segment " + std::to_string(job.stage) + " got no input block");
+        for (const Feed& f : feeds_[job.stage]) std::memcpy(buffers[f.input].data, source + f.offset, f.bytes);
+    }
+    for (const ExtraInput& e : job.extras) {
+        if (e.stage != job.stage) continue;
+        if (e.input < 0 || static_cast<std::size_t>(e.input) >= buffers.size() || buffers[e.input].bytes != e.bytes) {
+            throw InputError("device " + device.name() + ": extra input " + std::to_string(e.input) +
+                             " does not fit the model's input");
+        }
+        std::memcpy(buffers[e.input].data, e.data, e.bytes);
+    }
+}
+
 void Scheduler::run(Device& device, Job& job, const uint8_t* staged) {
     Clock::time_point start = Clock::now();
-    if (!staged) job.queue_ns = elapsed_ns(job.submitted, start);
+    if (!staged && job.stage == 0) job.queue_ns = elapsed_ns(job.submitted, start);
     if (job.error) {  // its preprocessing failed on the prefetch thread
         job.total_ns = elapsed_ns(job.submitted, start);
         return;
@@ -269,22 +339,24 @@ void Scheduler::run(Device& device, Job& job, const uint8_t* staged) {
     try {
         if (staged) {
             std::memcpy(device.input().data, staged, device.input().bytes);
-        } else {
+        } else if (job.stage == 0 && device.has_image_input()) {
             job.geometry = preprocess(job.frame, device.input(), job.params);
         }
+        feed_inputs(device, job);
     } catch (...) {
         job.error = std::current_exception();
         job.total_ns = elapsed_ns(job.submitted, Clock::now());
         return;
     }
     Clock::time_point preprocessed = Clock::now();
-    if (!staged) job.preprocess_ns = elapsed_ns(start, preprocessed);
+    if (!staged && job.stage == 0) job.preprocess_ns = elapsed_ns(start, preprocessed);
     try {
         job.outputs = pool_->acquire();
         device.invoke(job.outputs.get());  // outputs land in the block (copied or written in place)
         Clock::time_point invoked = Clock::now();
-        job.invoke_ns = elapsed_ns(preprocessed, invoked);
+        job.invoke_ns += elapsed_ns(preprocessed, invoked);  // summed over segments
         device.frames.fetch_add(1, std::memory_order_relaxed);
+        job.stage_input.reset();
     } catch (...) {
         job.error = std::current_exception();
         job.device_failed = true;
@@ -353,7 +425,7 @@ std::vector<DeviceStats> Scheduler::stats() {
     std::vector<DeviceStats> out;
     for (auto& lane : lanes_) {
         const Device* d = lane->device.get();
-        out.push_back({lane->name, lane->healthy, lane->inflight, lane->past_frames + (d ? d->frames.load() : 0),
+        out.push_back({lane->name, lane->stage, lane->healthy, lane->inflight, lane->past_frames + (d ? d->frames.load() : 0),
                        lane->past_errors + (d ? d->errors.load() : 0),
                        lane->past_busy_ns + (d ? d->busy_ns.load() : 0), lane->retried});
     }

@@ -18,11 +18,23 @@ namespace sc {
 
 struct DeviceStats {
     std::string name;
+    int stage;
     bool healthy;
     std::size_t inflight;
     uint64_t frames, errors, busy_ns, retried;
 };
 
+// Input `input` of a segment's devices is copied from [offset, offset + bytes) of the previous
+// segment's output block.
+struct Feed {
+    int input = 0;
+    std::size_t offset = 0;
+    std::size_t bytes = 0;
+};
+
+// Devices are grouped into stages (the segments of a pipelined model; one stage otherwise):
+// a frame runs on one device of stage 0, then one of stage 1, ..., and completes after the last.
+// Each stage balances, bounds and fails over among its own devices (replicas of its segment).
 class Scheduler {
 public:
     // `wake` is called from worker threads (no GIL) when completions are waiting.
@@ -30,6 +42,11 @@ public:
     // failing device is taken out of rotation until set_healthy(). Workers run `worker_nice`
     // steps below the caller's priority.
     Scheduler(std::vector<std::shared_ptr<Device>> devices, std::size_t depth_per_device,
+              std::function<void()> wake, bool failover, std::string name, int worker_nice);
+    // `stages[i]` is device i's stage (0..S-1, each present); `feeds[k]` feeds stage k (feeds[0]
+    // is empty: stage 0 takes the frame).
+    Scheduler(std::vector<std::shared_ptr<Device>> devices, std::vector<int> stages,
+              std::vector<std::vector<Feed>> feeds, std::size_t depth_per_device,
               std::function<void()> wake, bool failover, std::string name, int worker_nice);
     ~Scheduler();  // destroys jobs and devices: their keepers take the GIL themselves
 
@@ -43,6 +60,7 @@ public:
 
     std::size_t capacity() const { return depth_ * lanes_.size(); }
     std::size_t num_devices() const { return lanes_.size(); }
+    std::size_t num_stages() const { return feeds_.size(); }
     std::vector<DeviceStats> stats();
     // Out of rotation: its queued frames move to healthy devices. Back in: it takes frames again.
     void set_healthy(std::size_t device, bool healthy);
@@ -57,6 +75,7 @@ private:
     struct Lane {
         std::shared_ptr<Device> device;  // null between retire_device and install_device
         std::string name;
+        int stage = 0;
         std::deque<std::unique_ptr<Job>> queue;
         std::condition_variable cv;
         std::size_t inflight = 0;
@@ -78,14 +97,17 @@ private:
     void prep_worker(std::size_t index);
     // Preprocess (unless already done into staging) + invoke + output copy.
     void run(Device& device, Job& job, const uint8_t* staged);
-    // Returns the lane index chosen; caller holds mutex_.
-    std::size_t choose_lane_locked(int exclude);
+    // A lane of `stage` other than `exclude`, or lanes_.size() if none is healthy; caller holds mutex_.
+    std::size_t choose_lane_locked(int stage, int exclude);
+    // Copies the previous stage's tensors and the caller's extra inputs into the device.
+    void feed_inputs(Device& device, Job& job);
     void enqueue_locked(std::size_t lane, std::unique_ptr<Job> job, bool notify = true);
     // Moves `failed` (may be null) and the lane's queue to other healthy lanes.
     void evacuate_locked(std::size_t lane, std::unique_ptr<Job> failed);
     void complete(std::unique_ptr<Job> job);
 
     std::vector<std::unique_ptr<Lane>> lanes_;
+    std::vector<std::vector<Feed>> feeds_;
     std::size_t depth_;
     int worker_nice_;
     static constexpr int kMaxAttempts = 2;  // a frame failing on two devices is the frame's fault

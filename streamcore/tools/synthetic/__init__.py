@@ -9,6 +9,7 @@ from .dense import tiny_pose, tiny_segmenter
 from .detector import tiny_detector
 from .edgetpu import edgetpu_classifier
 from .mobilenet import mobilenet_v2
+from .segments import edgetpu_segments, tiny_segments
 
 __all__ = [
     "mobilenet_v2",
@@ -18,6 +19,8 @@ __all__ = [
     "tiny_pose",
     "non_image_model",
     "edgetpu_classifier",
+    "tiny_segments",
+    "edgetpu_segments",
     "write",
     "cached_path",
     "cache_dir",
