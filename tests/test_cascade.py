@@ -177,9 +177,9 @@ class _SpyCore:
     def __init__(self, inner: Any, key: str, log: List[Tuple[str, Any, Any]]) -> None:
         self.inner, self._key, self._log = inner, key, log
 
-    def submit(self, job_id: int, view: Any, params: Any) -> None:
+    def submit(self, job_id: int, view: Any, params: Any, extras: Any) -> None:
         self._log.append((self._key, view, params))
-        self.inner.submit(job_id, view, params)
+        self.inner.submit(job_id, view, params, extras)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
