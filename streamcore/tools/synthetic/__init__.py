@@ -6,7 +6,7 @@ from .builder import GraphBuilder, Quantization
 from .cache import cache_dir, cached_path, write
 from .classifiers import non_image_model, tiny_classifier
 from .detector import tiny_detector
-from .edgetpu import edgetpu_classifier
+from .edgetpu import edgetpu_classifier, edgetpu_detector
 from .mobilenet import mobilenet_v2
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "tiny_detector",
     "non_image_model",
     "edgetpu_classifier",
+    "edgetpu_detector",
     "write",
     "cached_path",
     "cache_dir",
