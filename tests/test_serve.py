@@ -460,3 +460,47 @@ async def test_infer_tensor_reads_the_buffer_in_place_and_keeps_it_alive(sim_det
         with pytest.raises(streamcore.InputError, match="buffer"):
             await engine.infer_tensor("not a tensor")
         assert result.geometry.frame_w == result.geometry.tensor_w == 64
+
+
+@pytest.mark.parametrize("devices", ["tflite:cpu:1", "litert:cpu:1", "openvino:CPU"])
+async def test_infer_tensor_matches_infer_on_every_cpu_backend(devices: str, cpu_detector: Path) -> None:
+    # The tiny detector's input is uint8 with scale 1/128 and zero point 128: preprocessing a
+    # 64x64 RGB frame into it is the identity, so both paths must give the same outputs.
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[8:40, 24:56, 2] = 200
+    try:
+        engine = streamcore.Engine(cpu_detector, devices=devices)
+        await engine.start()
+    except (streamcore.BackendUnavailableError, streamcore.ModelError) as e:
+        pytest.skip(f"{devices}: {e}")
+    async with engine:
+        by_frame = await engine.infer(image)
+        by_tensor = await engine.infer_tensor(image[None])
+    for a, b in zip(by_frame.outputs, by_tensor.outputs):
+        np.testing.assert_array_equal(a, b)
+    assert by_tensor.outputs[2][0, 0] > 0.9
+
+
+async def test_a_client_sending_another_model_replaces_the_served_one(sock_dir: Path, cpu_detector: Path,
+                                                                      tmp_path: Path) -> None:
+    bigger = models.write(models.tiny_detector((96, 96)), tmp_path / "tiny_ssd_96.tflite")
+    async with ZmqDetectorService(cpu_detector, "cpu:1", endpoint=endpoint(sock_dir),
+                                  model_cache=sock_dir / "cache") as service:
+        client = FrigateZmqClient(endpoint(sock_dir), str(bigger), request_timeout_ms=30_000)
+        try:
+            small = np.zeros((1, 64, 64, 3), np.uint8)
+            assert (await in_thread(client.detect_raw, small)).shape == (20, 6)
+            assert client.last_error_header is None
+            assert await in_thread(client.initialize_model)
+            assert service.model_name == bigger.name
+            await in_thread(client.detect_raw, small)
+            assert client.last_error_header is not None and "[1, 96, 96, 3]" in client.last_error_header["error"]
+            check_rows(await in_thread(client.detect_raw, np.zeros((1, 96, 96, 3), np.uint8)), 3)
+            assert client.last_error_header is None
+            # The --model one can be asked for again by name: it is reloaded from its path.
+            answer = await in_thread(client.check_model, cpu_detector.name)
+            assert answer == {"model_available": True, "model_loaded": True}
+            assert service.model_name == cpu_detector.name
+            assert service.counters.model_uploads == 1
+        finally:
+            client.close()

@@ -18,8 +18,8 @@ Protocol (each message is what the REQ client sends; a ROUTER socket serves many
   Handshake errors come back as the handshake's reply with ``false`` values and an ``"error"``.
 
 One model is served at a time (the inference header names no model): a client that uploads or
-asks for another model that is in the cache makes the service load it in place of the current
-one. Run one service per model.
+asks for another model (in the cache, or the one given at start) makes the service load it in
+place of the current one. Run one service per model.
 """
 
 from __future__ import annotations
@@ -338,6 +338,9 @@ class ZmqDetectorService:
                  time.monotonic() - started, list(inputs[0].shape), inputs[0].dtype.name)
 
     def _cached(self, name: str) -> Path:
+        initial = self._initial_model
+        if initial is not None and initial.name == name:
+            return initial  # --model can be reloaded by name after a client switched models
         return self.model_cache / name
 
     async def _model_request(self, header: Dict[str, Any]) -> Dict[str, Any]:
@@ -374,7 +377,7 @@ class ZmqDetectorService:
             del model
         except ModelError as e:
             return {**failed, "error": str(e)}
-        path = self._cached(name)
+        path = self.model_cache / name
         try:
             self.model_cache.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.model_cache, prefix=".upload-")
@@ -423,7 +426,7 @@ class ZmqDetectorService:
         except asyncio.CancelledError:
             raise
         except Exception as e:  # the service keeps serving whatever a request does
-            log.exception("request failed unexpectedly")
+            log.error("request failed unexpectedly: %s: %s", type(e).__name__, e)
             reply = self._failed(f"internal error: {type(e).__name__}: {e}")
         sock = self._sock
         if sock is None:
