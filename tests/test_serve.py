@@ -504,3 +504,34 @@ async def test_a_client_sending_another_model_replaces_the_served_one(sock_dir: 
             assert service.counters.model_uploads == 1
         finally:
             client.close()
+
+
+async def test_a_tpu_failing_mid_run_is_failed_over_and_every_request_answered(
+        sock_dir: Path, sim_detector: Path) -> None:
+    from streamcore.backends.edgetpu import sim_runtime
+
+    async with ZmqDetectorService(sim_detector, "sim:2@1ms", endpoint=endpoint(sock_dir)) as service:
+        sim_runtime(2, 1.0).sim_fault("sim:1", "fail_after", 5)
+        try:
+            def client_run(seed: int) -> List[Optional[Dict[str, Any]]]:
+                client = FrigateZmqClient(endpoint(sock_dir), request_timeout_ms=30_000)
+                rng = np.random.default_rng(seed)
+                try:
+                    errors = []
+                    for _ in range(20):
+                        check_rows(client.detect_raw(random_tensor(rng)), 3)
+                        errors.append(client.last_error_header)
+                    return errors
+                finally:
+                    client.close()
+
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(asyncio.to_thread(client_run, seed) for seed in range(4))), HANG_GUARD_S)
+            assert all(error is None for batch in answers for error in batch)
+            assert service.counters.detections == 80
+            engine = service.engine
+            assert engine is not None
+            by_name = {s["name"]: s for s in engine.stats()}
+            assert by_name["sim1"]["retried"] >= 1 or not by_name["sim1"]["healthy"]
+        finally:
+            sim_runtime(2, 1.0).sim_fault("sim:1", "replug")

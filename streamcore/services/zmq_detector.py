@@ -208,6 +208,7 @@ class ZmqDetectorService:
         self._pending = asyncio.Semaphore(max_pending)
         self.counters = _Counters()
         self._lag = LoopLagMonitor()
+        self._last_devices: List[Dict[str, Any]] = []
         self._started_at = 0.0
         self._state = "new"
 
@@ -293,6 +294,7 @@ class ZmqDetectorService:
             self._ctx = None
         engine, self._engine = self._engine, None
         if engine is not None:
+            self._last_devices = engine.stats()  # for the final stats line
             await engine.close(max(0.1, deadline - time.monotonic()))
 
     # -- models ----------------------------------------------------------------------------
@@ -547,7 +549,7 @@ class ZmqDetectorService:
             },
             "objects": dict(c.objects),
             "loop_lag": self._lag.summary(),
-            "devices": self._engine.stats() if self._engine is not None else [],
+            "devices": self._engine.stats() if self._engine is not None else self._last_devices,
         }
 
 

@@ -67,10 +67,10 @@ async def _serve(args: argparse.Namespace) -> int:
         received.append(sig)
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
     if args.stats_interval <= 0:
         raise ServiceError("--stats-interval must be positive")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
     metrics: Optional[MetricsServer] = None
     service: Optional[ZmqDetectorService] = None
     try:
