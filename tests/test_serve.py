@@ -535,3 +535,98 @@ async def test_a_tpu_failing_mid_run_is_failed_over_and_every_request_answered(
             assert by_name["sim1"]["retried"] >= 1 or not by_name["sim1"]["healthy"]
         finally:
             sim_runtime(2, 1.0).sim_fault("sim:1", "replug")
+
+
+# -- property: whatever a client sends, it gets a reply and the service goes on ---------------
+
+class _ServiceThread:
+    """A service on its own event loop in a thread, for the synchronous hypothesis test."""
+
+    def __init__(self, model: Path, sock_dir: Path) -> None:
+        self.endpoint = endpoint(sock_dir)
+        self.cache = sock_dir / "cache"
+        self.service: Optional[ZmqDetectorService] = None
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: Optional[asyncio.Event] = None
+        self._thread = threading.Thread(target=self._run, args=(model,), name="serve-fuzz", daemon=True)
+        self._thread.start()
+        assert self._ready.wait(HANG_GUARD_S) and self.service is not None
+
+    def _run(self, model: Path) -> None:
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            async with ZmqDetectorService(model, "sim:1@0.1ms", endpoint=self.endpoint, model_cache=self.cache,
+                                          max_model_bytes=1 << 16) as service:
+                self.service = service
+                self._ready.set()
+                await self._stop.wait()
+
+        self._loop.run_until_complete(main())
+
+    def close(self) -> None:
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(HANG_GUARD_S)
+        self._loop.close()
+
+
+@pytest.fixture(scope="module")
+def fuzz_service(sim_detector: Path) -> Iterator[_ServiceThread]:
+    folder = Path(tempfile.mkdtemp(prefix="sc-zfz-", dir="/tmp"))
+    running = _ServiceThread(sim_detector, folder)
+    yield running
+    running.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _messages() -> Any:
+    from hypothesis import strategies as st
+
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70), st.floats(allow_nan=True),
+                       st.text(max_size=12))
+    value = st.one_of(scalar, st.lists(st.one_of(st.integers(-3, 1 << 20), scalar), max_size=6),
+                      st.just([1, 64, 64, 3]), st.just("uint8"), st.just(True))
+    header = st.dictionaries(
+        st.sampled_from(["shape", "dtype", "model_type", "model_request", "model_data", "model_name"]),
+        value, max_size=6).map(lambda d: json.dumps(d, allow_nan=True).encode())
+    frame = st.one_of(header, st.binary(max_size=80), st.just(bytes(64 * 64 * 3)),
+                      st.just(b'{"shape": [1, 64, 64, 3], "dtype": "uint8"}'))
+    return st.lists(frame, min_size=1, max_size=4)
+
+
+def test_any_message_gets_a_reply_and_the_service_goes_on(fuzz_service: _ServiceThread) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    ctx = zmq.Context.instance()
+
+    @settings(max_examples=150, derandomize=True, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(_messages())
+    def check(frames: List[bytes]) -> None:
+        s = ctx.socket(zmq.REQ)
+        s.setsockopt(zmq.RCVTIMEO, int(HANG_GUARD_S * 1000))
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(fuzz_service.endpoint)
+        try:
+            s.send_multipart(frames)
+            reply = s.recv_multipart()
+        finally:
+            s.close(0)
+        if len(reply) == 2:  # an error: decodes as no detections
+            assert "error" in json.loads(reply[0]) and reply[1] == ZERO_RESULT.tobytes()
+        else:
+            assert len(reply) == 1
+            if len(reply[0]) != 480:  # else rows; here a handshake answer
+                answer = json.loads(reply[0])
+                assert isinstance(answer, dict) and ("model_available" in answer or "model_saved" in answer)
+
+    check()
+    service = fuzz_service.service
+    assert service is not None and service.model_name == "sim_ssd_edgetpu.tflite"
+    client = FrigateZmqClient(fuzz_service.endpoint, request_timeout_ms=int(HANG_GUARD_S * 1000))
+    try:
+        check_rows(client.detect_raw(random_tensor(np.random.default_rng(3))), 3)
+        assert client.last_error_header is None
+    finally:
+        client.close()

@@ -132,6 +132,9 @@ class MetricsServer:
             return future.result(timeout=5.0)
         except (RuntimeError, concurrent.futures.TimeoutError):
             return []  # the loop is gone or stuck: an empty scrape, not a hang
+        except Exception as e:  # a scrape logs a failure, never a traceback
+            log.warning("metrics: reading the stats failed: %s: %s", type(e).__name__, e)
+            return []
 
     def _read(self) -> List[Tuple[str, Dict[str, Any], List[Dict[str, Any]]]]:
         out = []
