@@ -246,4 +246,33 @@ def test_cli_run_publishes_and_refuses_a_missing_broker(broker: Broker, tmp_path
 
     status, objects, err = streamcore.run(run_and_collect())
     assert status == 0, err
-    assert [json.loads(o)["index"] for o in objects] == list(range(6))
+    decoded = [json.loads(o) for o in objects]
+    assert [d["index"] for d in decoded] == list(range(6))
+    assert all(isinstance(d["pts"], int) and d["stream"] == "clip" and "value" in d for d in decoded)
+
+
+async def test_the_last_will_says_offline_when_the_publisher_dies(broker: Broker) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from streamcore.services.mqtt import MqttPublisher\n"
+        "async def main():\n"
+        f"    async with MqttPublisher('mqtt://127.0.0.1:{broker.port}/will', keepalive=5):\n"
+        "        print('ready', flush=True)\n"
+        "        await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    async with Subscriber(broker.port, "will/#") as sub:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, cwd=ROOT,
+                                                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                                    stdout=asyncio.subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            assert (await asyncio.wait_for(proc.stdout.readline(), HANG_GUARD_S)).strip() == b"ready"
+            assert await sub.wait_for("will/available") == [b"online"]
+            proc.kill()  # no DISCONNECT: the broker publishes the will when the socket closes
+            await proc.wait()
+            assert (await sub.wait_for("will/available", 2))[-1] == b"offline"
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
