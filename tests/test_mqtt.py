@@ -249,6 +249,9 @@ def test_cli_run_publishes_and_refuses_a_missing_broker(broker: Broker, tmp_path
     decoded = [json.loads(o) for o in objects]
     assert [d["index"] for d in decoded] == list(range(6))
     assert all(isinstance(d["pts"], int) and d["stream"] == "clip" and "value" in d for d in decoded)
+    final = json.loads([line for line in err.splitlines() if '"final": true' in line][-1])
+    m = final["mqtt"]  # the last messages may still be queued when the final line is written
+    assert m["connected"] and m["published"] + m["queued"] >= 7 and m["dropped"] == 0
 
 
 async def test_the_last_will_says_offline_when_the_publisher_dies(broker: Broker) -> None:

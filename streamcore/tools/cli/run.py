@@ -163,7 +163,7 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"streamcore run: metrics on {p.metrics.url}", file=sys.stderr, flush=True)
             for source in args.sources:
                 p.add_source(source, live=True if args.live else None, fps=args.fps, realtime=args.realtime)
-            stats = loop.create_task(_print_stats(p, args.stats_interval, sys.stderr))
+            stats = loop.create_task(_print_stats(p, args.stats_interval, sys.stderr, mqtt))
             printer = loop.create_task(_print_results(p, sys.stdout, mqtt))
             stopper = loop.create_task(stop.wait())
             await asyncio.wait([printer, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -172,7 +172,7 @@ async def _run(args: argparse.Namespace) -> int:
                 task.cancel()
             await asyncio.gather(stats, printer, stopper, return_exceptions=True)
             failed = printer.done() and not printer.cancelled() and printer.result()
-            _stats_line(p, sys.stderr, final=True)
+            _stats_line(p, sys.stderr, final=True, mqtt=mqtt)
             if not interrupted:  # a source that ended without one frame is a failure too
                 for name, s in p.stats()["streams"].items():
                     if s["frames"] == 0:
@@ -202,14 +202,16 @@ async def _print_results(p: Pipeline, out: TextIO, mqtt: Optional[Any] = None) -
     return failed
 
 
-async def _print_stats(p: Pipeline, interval: float, out: TextIO) -> None:
+async def _print_stats(p: Pipeline, interval: float, out: TextIO, mqtt: Optional[Any] = None) -> None:
     while True:
         await asyncio.sleep(interval)
-        _stats_line(p, out)
+        _stats_line(p, out, mqtt=mqtt)
 
 
-def _stats_line(p: Pipeline, out: TextIO, final: bool = False) -> None:
+def _stats_line(p: Pipeline, out: TextIO, final: bool = False, mqtt: Optional[Any] = None) -> None:
     line: Dict[str, Any] = {"stats": p.stats()}
+    if mqtt is not None:
+        line["mqtt"] = mqtt.stats()  # connected, published, queued, dropped, reconnects
     if final:
         line["final"] = True
     out.write(dumps(line) + "\n")
