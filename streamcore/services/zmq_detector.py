@@ -249,8 +249,11 @@ class ZmqDetectorService:
         log.info("serving Frigate's ZMQ detector protocol on %s", self.endpoint)
 
     def _bind(self) -> None:
-        import zmq
-        import zmq.asyncio
+        try:
+            import zmq
+            import zmq.asyncio
+        except ImportError:
+            raise ServiceError("serve needs pyzmq: pip install 'streamcore[serve]' (or pyzmq)") from None
 
         if self.endpoint.startswith("ipc://"):
             _prepare_ipc(self.endpoint[len("ipc://"):])
