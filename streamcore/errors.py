@@ -20,6 +20,7 @@ __all__ = [
     "SourceTimeoutError",
     "UnsupportedSourceError",
     "DecodeError",
+    "ServiceError",
 ]
 
 
@@ -89,6 +90,11 @@ class UnsupportedSourceError(SourceError):
 
 class DecodeError(SourceError):
     """A packet that could not be decoded (counted and skipped), or a file that ended early."""
+
+
+class ServiceError(StreamcoreError, OSError):
+    """A service (``serve``, metrics, MQTT) that cannot start: an endpoint or port in use, an
+    IPC path that cannot be written, a broker that refuses the connection."""
 
 
 def from_native(class_name: str, message: str) -> StreamcoreError:

@@ -10,6 +10,7 @@
 #include "common/errors.h"
 #include "python/preprocess_bindings.h"
 #include "preprocess/preprocess.h"
+#include "preprocess/raw_tensor.h"
 #include "python/keepalive.h"
 #include "python/loop_notifier.h"
 #include "scheduler/scheduler.h"
@@ -96,6 +97,20 @@ public:
             }
             job->keeper = hold_python(std::move(held));
         }
+        job->submitted = Clock::now();
+        scheduler_->submit(std::move(job));
+    }
+
+    // A tensor already in the input's layout: its buffer is held, not copied, until the worker
+    // copies it into the device input.
+    void submit_tensor(uint64_t id, py::object tensor) {
+        std::shared_ptr<Py_buffer> held = hold_buffer(tensor);
+        check_raw_tensor(static_cast<std::size_t>(held->len), input_);
+        auto job = std::make_unique<Job>();
+        job->id = id;
+        job->raw = static_cast<const uint8_t*>(held->buf);
+        job->raw_bytes = static_cast<std::size_t>(held->len);
+        job->keeper = std::move(held);
         job->submitted = Clock::now();
         scheduler_->submit(std::move(job));
     }
@@ -280,6 +295,7 @@ void bind_engine(py::module_& m) {
         .def("start", &EngineCore::start)
         .def("submit", &EngineCore::submit, py::arg("id"), py::arg("view"), py::arg("params"),
              py::arg("extras") = std::vector<std::tuple<int, int, py::buffer>>())
+        .def("submit_tensor", &EngineCore::submit_tensor, py::arg("id"), py::arg("tensor"))
         .def("drain", &EngineCore::drain)
         .def("close", &EngineCore::close, py::arg("timeout"))
         .def("stats", &EngineCore::stats)

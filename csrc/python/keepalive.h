@@ -4,6 +4,9 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
+#include <string>
+
+#include "common/errors.h"
 
 namespace sc {
 
@@ -24,6 +27,24 @@ inline std::shared_ptr<void> hold_python(pybind11::object object) {
     return std::shared_ptr<void>(held, [](void* p) {
         pybind11::gil_scoped_acquire gil;
         Py_XDECREF(static_cast<PyObject*>(p));
+    });
+}
+
+// Holds a C-contiguous buffer export of `object` (bytes, numpy array, zmq frame, ...) for as
+// long as a native job reads it: the export also keeps a bytearray from being resized under it.
+// Throws InputError for an object without one.
+inline std::shared_ptr<Py_buffer> hold_buffer(pybind11::handle object) {
+    auto* view = new Py_buffer();
+    if (PyObject_GetBuffer(object.ptr(), view, PyBUF_C_CONTIGUOUS) != 0) {
+        delete view;
+        PyErr_Clear();
+        throw InputError(std::string("a raw tensor must be a C-contiguous buffer (bytes, memoryview, "
+                                     "numpy array, zmq frame), not ") + Py_TYPE(object.ptr())->tp_name);
+    }
+    return std::shared_ptr<Py_buffer>(view, [](Py_buffer* v) {
+        pybind11::gil_scoped_acquire gil;
+        PyBuffer_Release(v);
+        delete v;
     });
 }
 

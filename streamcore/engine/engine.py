@@ -226,6 +226,18 @@ class Engine:
             return await self._cascade.infer(frame, roi, frame_options)
         return await self._runner(model).infer(frame, roi, frame_options, inputs)
 
+    async def infer_tensor(self, tensor: Any, *, model: Optional[str] = None) -> Result:
+        """Runs a tensor that is already the model's input (shape, dtype, quantization), with
+        no preprocessing: a numpy array of the input's dtype and shape, or the input's bytes
+        (bytes, memoryview, a zmq frame). The buffer is read in place: the device's worker
+        copies it once into the input, so do not modify it until the result is back. The
+        result's geometry maps tensor pixels to themselves."""
+        if self._closed:
+            raise EngineClosedError("the engine is closed; create a new Engine")
+        if not self._started:
+            raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
+        return await self._runner(model).infer_tensor(tensor)
+
     @property
     def cascade(self) -> Optional[Cascade]:
         """The cascade this engine runs, or None."""

@@ -11,9 +11,10 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import _core
+from ..types import TensorInfo
 from ..errors import InputError
 
-__all__ = ["to_frame_view"]
+__all__ = ["to_frame_view", "check_tensor"]
 
 _AV_FORMATS = {
     "yuv420p": "yuv420p",
@@ -151,3 +152,19 @@ def _from_array(
         planes = [y, quarter[:chroma_h], quarter[chroma_h : 2 * chroma_h]]
     range_ = range or ("full" if fmt == "yuvj420p" else "limited")
     return _core.FrameView(fmt, width, height, planes, matrix=matrix or _default_matrix(height), range=range_)
+
+
+def check_tensor(tensor: Any, info: TensorInfo) -> None:
+    """Checks a raw tensor for ``infer_tensor``: a numpy array must have the input's dtype and
+    shape (a leading batch of 1 may be left out); any other buffer (bytes, memoryview, a zmq
+    frame) is taken as the input's bytes, and the native core checks its size."""
+    if isinstance(tensor, np.ndarray):
+        shape = [int(d) for d in info.shape]
+        if tensor.dtype != np.dtype(info.dtype):
+            raise InputError(
+                f"the tensor is {tensor.dtype}; the model input is {np.dtype(info.dtype).name} {shape}"
+            )
+        if list(tensor.shape) != shape and [1, *tensor.shape] != shape:
+            raise InputError(f"the tensor has shape {list(tensor.shape)}; the model input is {shape}")
+        if not tensor.flags.c_contiguous:
+            raise InputError("the tensor must be C-contiguous; pass np.ascontiguousarray(tensor)")

@@ -21,7 +21,7 @@ from ..backends.registry import parse_devices
 from ..backends.specs import DeviceSpec
 from ..errors import EngineClosedError
 from ..types import Geometry, Result, TensorInfo, Timings
-from .frames import to_frame_view
+from .frames import check_tensor, to_frame_view
 from .health import HealthMonitor
 from .model import Model, ModelSource
 from .segments import Segments, plan_replicas
@@ -266,6 +266,21 @@ class ModelRunner:
             raise EngineClosedError("the engine is closed; create a new Engine")
         extras = self._extra_inputs(inputs)
         params = self._params if roi is None else self._roi_params(roi)
+        return await self._run(lambda native, job_id: native.submit(job_id, view, params, extras))
+
+    async def infer_tensor(self, tensor: Any) -> Result:
+        if self.native is None or self._slots is None:
+            raise EngineClosedError("the engine is closed; create a new Engine")
+        if self._extras:
+            raise errors.InputError(
+                f"{self.model.name} takes inputs besides the image ({', '.join(sorted(self._extras))}); "
+                "infer_tensor feeds single-input models only: use infer(frame, inputs=...)"
+            )
+        check_tensor(tensor, self.details()[0][0])
+        return await self._run(lambda native, job_id: native.submit_tensor(job_id, tensor))
+
+    async def _run(self, submit: Callable[[Any, int], None]) -> Result:
+        assert self._slots is not None
         await self._slots.acquire()
         if self.native is None:  # closed while waiting for room
             self._slots.release()
@@ -273,7 +288,7 @@ class ModelRunner:
         future: "asyncio.Future[Result]" = asyncio.get_running_loop().create_future()
         job_id = next(self._ids)
         try:
-            self.native.submit(job_id, view, params, extras)
+            submit(self.native, job_id)
         except BaseException:
             self._slots.release()
             raise

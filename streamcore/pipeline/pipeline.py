@@ -47,6 +47,9 @@ class Pipeline:
     queue. ``decoder_threads`` is the total of codec threads shared by the PyAV sources
     (default: the cores); source threads run ``decoder_nice`` steps below the event loop's
     priority, as the engine's workers do, so that the loop stays responsive.
+    ``metrics_port`` serves Prometheus ``/metrics`` on ``metrics_host`` while the pipeline
+    runs (``streamcore.services.metrics``; needs prometheus-client; 0 picks a free port,
+    see ``p.metrics.url``).
     """
 
     def __init__(
@@ -64,6 +67,8 @@ class Pipeline:
         decoder_threads: Optional[int] = None,
         decoder_nice: int = 5,
         monitor_loop: bool = True,
+        metrics_port: Optional[int] = None,
+        metrics_host: str = "127.0.0.1",
         **engine_options: Any,
     ) -> None:
         if engine is None:
@@ -93,6 +98,11 @@ class Pipeline:
         self._started_at = 0.0
         self._names = itertools.count(1)
         self._state = "new"
+        self.metrics: Optional[Any] = None
+        if metrics_port is not None:
+            from ..services.metrics import MetricsServer
+
+            self.metrics = MetricsServer(metrics_port, metrics_host).add_pipeline(self)
 
     @property
     def buffer(self) -> int:
@@ -126,7 +136,14 @@ class Pipeline:
             raise EngineClosedError("the pipeline is closed; create a new Pipeline")
         if self._state == "running":
             return
-        await self.engine.start()
+        if self.metrics is not None:
+            self.metrics.start()  # a port in use fails here, before anything else starts
+        try:
+            await self.engine.start()
+        except BaseException:
+            if self.metrics is not None:
+                self.metrics.close()
+            raise
         self._hub.start()
         self._idle = asyncio.Event()
         self._started_at = time.monotonic()
@@ -150,6 +167,8 @@ class Pipeline:
             await self._monitor.stop()
         if self._owns_engine:
             await self.engine.close()
+        if self.metrics is not None:
+            self.metrics.close()
 
     @property
     def closed(self) -> bool:
@@ -320,6 +339,8 @@ class Pipeline:
         if samples is None:
             samples = self._device_invoke[key] = Samples(256)
         samples.add(invoke_ms)
+        if self.metrics is not None:
+            self.metrics.observe(key, invoke_ms)
 
     async def _sample_devices(self) -> None:
         while True:

@@ -69,9 +69,19 @@ struct Pixels {  // a job's frame: a uniform 8x8 RGB image of one value
     uint8_t data[8 * 8 * 3];
 };
 
-std::unique_ptr<sc::Job> make_job(uint64_t id) {
-    auto pixels = std::make_shared<Pixels>();
+std::unique_ptr<sc::Job> make_job(uint64_t id, bool raw) {
     const auto value = static_cast<uint8_t>(16 + id % 200);
+    if (raw) {  // a tensor already in the input's layout (Engine.infer_tensor): no preprocess
+        auto bytes = std::make_shared<std::vector<uint8_t>>(kInputBytes, value);
+        auto job = std::make_unique<sc::Job>();
+        job->id = id;
+        job->raw = bytes->data();
+        job->raw_bytes = bytes->size();
+        job->keeper = bytes;
+        job->submitted = sc::Clock::now();
+        return job;
+    }
+    auto pixels = std::make_shared<Pixels>();
     std::memset(pixels->data, value, sizeof pixels->data);
     auto job = std::make_unique<sc::Job>();
     job->id = id;
@@ -89,6 +99,7 @@ struct Scenario {
     int devices, prefetching, fail_every, submitters, jobs_per_submitter;
     bool churn;          // a monitor thread retires, reinstalls and toggles devices meanwhile
     bool close_early;    // close while frames are still in flight
+    bool mixed_raw;      // every other job is a raw tensor (copied, not preprocessed)
 };
 
 void run(const Scenario& s) {
@@ -156,7 +167,7 @@ void run(const Scenario& s) {
                 uint64_t id = static_cast<uint64_t>(t) * 1000000 + static_cast<uint64_t>(i);
                 outstanding.fetch_add(1);
                 try {
-                    scheduler.submit(make_job(id));
+                    scheduler.submit(make_job(id, s.mixed_raw && i % 2 == 0));
                 } catch (const sc::Error&) {  // closed, or no healthy device for a moment
                     outstanding.fetch_sub(1);
                     std::lock_guard<std::mutex> lock(wake_mutex);
@@ -216,11 +227,13 @@ void run(const Scenario& s) {
 
 int main() {
     const Scenario scenarios[] = {
-        {"round-robin", 3, 0, 0, 3, 3000, false, false},
-        {"prefetch lanes", 3, 2, 0, 3, 3000, false, false},
-        {"failover", 3, 1, 7, 3, 3000, false, false},
-        {"retire/install churn", 3, 1, 0, 2, 3000, true, false},
-        {"close with frames in flight", 2, 1, 5, 2, 20000, true, true},
+        {"round-robin", 3, 0, 0, 3, 3000, false, false, false},
+        {"prefetch lanes", 3, 2, 0, 3, 3000, false, false, false},
+        {"failover", 3, 1, 7, 3, 3000, false, false, false},
+        {"retire/install churn", 3, 1, 0, 2, 3000, true, false, false},
+        {"close with frames in flight", 2, 1, 5, 2, 20000, true, true, false},
+        {"raw tensors, mixed, failover", 3, 2, 7, 3, 3000, true, false, true},
+        {"raw tensors, close in flight", 2, 1, 5, 2, 20000, true, true, true},
     };
     for (const Scenario& s : scenarios) run(s);
     if (failures.load()) {

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -26,6 +27,9 @@ struct Job {
     std::shared_ptr<void> keeper;
     Frame frame;
     PreprocessParams params;
+    // Set for a raw tensor (no frame, no preprocess): copied as is into the device input.
+    const uint8_t* raw = nullptr;
+    std::size_t raw_bytes = 0;
     Clock::time_point submitted;
 
     std::vector<ExtraInput> extras;

@@ -11,6 +11,7 @@
 
 #include "common/errors.h"
 #include "preprocess/preprocess.h"
+#include "preprocess/raw_tensor.h"
 
 namespace sc {
 namespace {
@@ -237,11 +238,19 @@ void Scheduler::prep_worker(std::size_t index) {
         {
             std::unique_lock<std::mutex> lock(mutex_);
             lane.cv.wait(lock, [&] {
-                return closing_ || (!lane.queue.empty() && !lane.free_slots.empty() && lane.device);
+                return closing_ || (!lane.queue.empty() && lane.device &&
+                                    (lane.queue.front()->raw || !lane.free_slots.empty()));
             });
             if (closing_) break;
             job = std::move(lane.queue.front());
             lane.queue.pop_front();
+            if (job->raw) {
+                // Nothing to prepare: staging it would be a second copy. The invoke thread
+                // copies it straight into the device input.
+                lane.ready.push_back(std::move(job));
+                lane.cv.notify_all();
+                continue;
+            }
             job->staging_slot = lane.free_slots.back();
             lane.free_slots.pop_back();
             staging = lane.device->input();
@@ -280,7 +289,7 @@ void Scheduler::evacuate_locked(std::size_t index, std::unique_ptr<Job> failed) 
     std::deque<std::unique_ptr<Job>> stranded;
     stranded.swap(lane.queue);
     for (auto& ready : lane.ready) {
-        lane.free_slots.push_back(ready->staging_slot);
+        if (ready->staging_slot >= 0) lane.free_slots.push_back(ready->staging_slot);
         ready->staging_slot = -1;
         ready->error = nullptr;  // a preprocess error will simply recur on the next device
         stranded.push_back(std::move(ready));
@@ -339,6 +348,8 @@ void Scheduler::run(Device& device, Job& job, const uint8_t* staged) {
     try {
         if (staged) {
             std::memcpy(device.input().data, staged, device.input().bytes);
+        } else if (job.stage == 0 && job.raw) {
+            job.geometry = copy_raw_tensor(job.raw, job.raw_bytes, device.input());
         } else if (job.stage == 0 && device.has_image_input()) {
             job.geometry = preprocess(job.frame, device.input(), job.params);
         }

@@ -8,11 +8,11 @@ from typing import List, Optional
 
 from ... import _startup
 from ...errors import StreamcoreError
-from . import bench, classify, devices, run
+from . import bench, classify, devices, run, serve
 
 __all__ = ["main"]
 
-COMMANDS = {"bench": bench, "classify": classify, "devices": devices, "run": run}
+COMMANDS = {"bench": bench, "classify": classify, "devices": devices, "run": run, "serve": serve}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -24,8 +24,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
         command = args.command
-        if args.command != "run":
-            # Ctrl-C is KeyboardInterrupt again (below); `run` keeps the startup handler
+        if args.command not in ("run", "serve"):
+            # Ctrl-C is KeyboardInterrupt again (below); `run` and `serve` keep the startup handler
             # (exit 130, nothing started yet) until its event loop installs its own.
             _startup.release()
         try:

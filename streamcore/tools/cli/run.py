@@ -30,6 +30,7 @@ from ...pipeline.loop import run as run_loop
 from ...pipeline.pipeline import Pipeline
 from ...types import Object, Result
 from .classify import simulated_lines
+from .serve import setup_logging
 
 
 def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
@@ -50,6 +51,9 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
     p.add_argument("--realtime", action="store_true", help="play files at their own frame rate")
     p.add_argument("--live", action="store_true", help="treat files like cameras (drop frames when behind)")
     p.add_argument("--stats-interval", type=float, default=5.0, help="seconds between stats lines on stderr")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address for /metrics (default 127.0.0.1)")
+    p.add_argument("--mqtt", metavar="URL", help="publish results to mqtt://[user:password@]host[:port]/prefix")
     c = p.add_argument_group("cascade", "run a classifier on each object the --model detector finds")
     c.add_argument("--classifier", metavar="MODEL", help="second-stage classification model (makes a cascade)")
     c.add_argument("--classifier-labels", metavar="L", help="the classifier's label file")
@@ -142,18 +146,28 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     failed = False
+    mqtt: Optional[Any] = None
     try:
         if cascade is not None:
-            pipeline = Pipeline(model=cascade)
+            pipeline = Pipeline(model=cascade, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
         else:
-            pipeline = Pipeline(model=args.model, devices=args.devices, adapter=adapter, fit=args.fit)
+            pipeline = Pipeline(model=args.model, devices=args.devices, adapter=adapter, fit=args.fit,
+                                metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+        if args.mqtt:  # connected before anything starts: a broker that refuses is exit 2
+            from ...services.mqtt import MqttPublisher
+
+            setup_logging("run", "warning")
+            mqtt = MqttPublisher(args.mqtt, stats=pipeline.stats, stats_interval=args.stats_interval)
+            await mqtt.start()
         async with pipeline as p:
             for line in simulated_lines(p.engine.stats()):
                 print(f"streamcore run: {line}", file=sys.stderr, flush=True)
+            if p.metrics is not None:
+                print(f"streamcore run: metrics on {p.metrics.url}", file=sys.stderr, flush=True)
             for source in args.sources:
                 p.add_source(source, live=True if args.live else None, fps=args.fps, realtime=args.realtime)
-            stats = loop.create_task(_print_stats(p, args.stats_interval, sys.stderr))
-            printer = loop.create_task(_print_results(p, sys.stdout))
+            stats = loop.create_task(_print_stats(p, args.stats_interval, sys.stderr, mqtt))
+            printer = loop.create_task(_print_results(p, sys.stdout, mqtt))
             stopper = loop.create_task(stop.wait())
             await asyncio.wait([printer, stopper], return_when=asyncio.FIRST_COMPLETED)
             interrupted = stop.is_set()
@@ -161,13 +175,15 @@ async def _run(args: argparse.Namespace) -> int:
                 task.cancel()
             await asyncio.gather(stats, printer, stopper, return_exceptions=True)
             failed = printer.done() and not printer.cancelled() and printer.result()
-            _stats_line(p, sys.stderr, final=True)
+            _stats_line(p, sys.stderr, final=True, mqtt=mqtt)
             if not interrupted:  # a source that ended without one frame is a failure too
                 for name, s in p.stats()["streams"].items():
                     if s["frames"] == 0:
                         print(f"streamcore run: {name}: ended without a single decoded frame", file=sys.stderr)
                         failed = True
     finally:
+        if mqtt is not None:
+            await mqtt.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     if interrupted:
@@ -176,25 +192,29 @@ async def _run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-async def _print_results(p: Pipeline, out: TextIO) -> bool:
-    """Prints every record; True if a stream ended with an error."""
+async def _print_results(p: Pipeline, out: TextIO, mqtt: Optional[Any] = None) -> bool:
+    """Prints (and publishes) every record; True if a stream ended with an error."""
     failed = False
     async for record in p.results():
         out.write(dumps(record.to_dict()) + "\n")
         out.flush()
+        if mqtt is not None:
+            mqtt.publish_record(record)
         if record.kind == "end" and record.error is not None:
             failed = True
     return failed
 
 
-async def _print_stats(p: Pipeline, interval: float, out: TextIO) -> None:
+async def _print_stats(p: Pipeline, interval: float, out: TextIO, mqtt: Optional[Any] = None) -> None:
     while True:
         await asyncio.sleep(interval)
-        _stats_line(p, out)
+        _stats_line(p, out, mqtt=mqtt)
 
 
-def _stats_line(p: Pipeline, out: TextIO, final: bool = False) -> None:
+def _stats_line(p: Pipeline, out: TextIO, final: bool = False, mqtt: Optional[Any] = None) -> None:
     line: Dict[str, Any] = {"stats": p.stats()}
+    if mqtt is not None:
+        line["mqtt"] = mqtt.stats()  # connected, published, queued, dropped, reconnects
     if final:
         line["final"] = True
     out.write(dumps(line) + "\n")

@@ -7,7 +7,7 @@ from .cache import cache_dir, cached_path, write
 from .classifiers import non_image_model, tiny_classifier
 from .dense import tiny_pose, tiny_segmenter
 from .detector import tiny_detector
-from .edgetpu import edgetpu_classifier
+from .edgetpu import edgetpu_classifier, edgetpu_detector
 from .mobilenet import mobilenet_v2
 from .segments import edgetpu_segments, tiny_segments
 
@@ -21,6 +21,7 @@ __all__ = [
     "edgetpu_classifier",
     "tiny_segments",
     "edgetpu_segments",
+    "edgetpu_detector",
     "write",
     "cached_path",
     "cache_dir",
