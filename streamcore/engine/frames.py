@@ -1,7 +1,8 @@
 """Turns PyAV frames and numpy arrays into zero-copy native frame views for preprocess.
 
-PyAV formats other than yuv420p, yuvj420p, nv12, nv21, rgb24, bgr24, rgba, bgra and gray are
-first converted with ``frame.reformat(format="yuv420p")`` (one copy, done by libswscale).
+The native kernel reads 4:2:0, 4:2:2 and 4:4:4 YUV (8- and 10-bit, JPEG full range included),
+NV12/NV21/P010, packed RGB and 8/10/16-bit gray. Other PyAV formats are first converted with
+``frame.reformat(format="yuv420p")`` (one copy, done by libswscale); ``is_native`` says which.
 """
 
 from __future__ import annotations
@@ -13,11 +14,22 @@ import numpy as np
 from .. import _core
 from ..errors import InputError
 
-__all__ = ["to_frame_view"]
+__all__ = ["to_frame_view", "is_native", "NATIVE_AV_FORMATS"]
 
+# PyAV format name -> native format name.
 _AV_FORMATS = {
     "yuv420p": "yuv420p",
     "yuvj420p": "yuvj420p",
+    "yuv422p": "yuv422p",
+    "yuvj422p": "yuvj422p",
+    "yuv444p": "yuv444p",
+    "yuvj444p": "yuvj444p",
+    "yuv420p10le": "yuv420p10le",
+    "yuv422p10le": "yuv422p10le",
+    "yuv444p10le": "yuv444p10le",
+    "p010le": "p010le",
+    "gray10le": "gray10le",
+    "gray16le": "gray16le",
     "nv12": "nv12",
     "nv21": "nv21",
     "rgb24": "rgb24",
@@ -27,6 +39,8 @@ _AV_FORMATS = {
     "gray": "gray8",
     "gray8": "gray8",
 }
+NATIVE_AV_FORMATS = frozenset(_AV_FORMATS)
+_FULL_RANGE = ("yuvj420p", "yuvj422p", "yuvj444p")
 _YUV = ("yuv420p", "yuvj420p", "i420", "nv12", "nv21")
 # FFmpeg AVColorSpace values (libavutil/pixfmt.h).
 _AVCOL_SPC_BT709 = 1
@@ -78,6 +92,11 @@ def to_frame_view(
     )
 
 
+def is_native(frame: Any) -> bool:
+    """Whether `frame` reaches the kernel without a swscale copy (numpy arrays always do)."""
+    return _VideoFrame is None or not isinstance(frame, _VideoFrame) or frame.format.name in _AV_FORMATS
+
+
 def _default_matrix(height: int) -> str:
     return "bt709" if height >= 720 else "bt601"
 
@@ -103,7 +122,7 @@ def _from_av(frame: Any, format: Optional[str], matrix: Optional[str], range: Op
         elif color_range == _AVCOL_RANGE_MPEG:
             range = "limited"
         else:
-            range = "full" if fmt == "yuvj420p" else "limited"
+            range = "full" if fmt in _FULL_RANGE else "limited"
     planes = frame.planes
     return _core.FrameView(
         fmt, frame.width, frame.height, planes, [p.line_size for p in planes], matrix=matrix, range=range
