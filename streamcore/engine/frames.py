@@ -14,7 +14,7 @@ import numpy as np
 from .. import _core
 from ..errors import InputError
 
-__all__ = ["to_frame_view", "is_native", "NATIVE_AV_FORMATS"]
+__all__ = ["to_frame_view", "is_native", "av_format_name", "NATIVE_AV_FORMATS"]
 
 # PyAV format name -> native format name.
 _AV_FORMATS = {
@@ -92,9 +92,17 @@ def to_frame_view(
     )
 
 
+def av_format_name(frame: Any) -> Optional[str]:
+    """The PyAV pixel format name of an ``av.VideoFrame``; None for anything else."""
+    if _VideoFrame is not None and isinstance(frame, _VideoFrame):
+        return str(frame.format.name)
+    return None
+
+
 def is_native(frame: Any) -> bool:
     """Whether `frame` reaches the kernel without a swscale copy (numpy arrays always do)."""
-    return _VideoFrame is None or not isinstance(frame, _VideoFrame) or frame.format.name in _AV_FORMATS
+    name = av_format_name(frame)
+    return name is None or name in _AV_FORMATS
 
 
 def _default_matrix(height: int) -> str:
