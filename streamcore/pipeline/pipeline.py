@@ -169,6 +169,7 @@ class Pipeline:
         max_reconnect_delay: float = 30.0,
         format: Optional[str] = None,
         options: Optional[Dict[str, str]] = None,
+        hwaccel: Optional[str] = None,
     ) -> Stream:
         """Starts a source and returns its Stream.
 
@@ -180,7 +181,10 @@ class Pipeline:
         sampled out); `realtime` paces a file at its own frame rate. Live sources reopen
         with exponential backoff (`reconnect_delay` doubling up to `max_reconnect_delay`)
         when they close or send nothing for `stall_timeout` seconds. `format`/`options`
-        go to FFmpeg (av.open).
+        go to FFmpeg (av.open). `hwaccel` ("auto", "vaapi", "qsv", "cuda", "videotoolbox",
+        "v4l2m2m", or another PyAV device type) decodes on hardware; without a hardware path
+        the stream decodes in software, says so once in the log and in its stats
+        (`decoder`, `hwaccel_fallback`).
         """
         if self._state != "running":
             raise EngineClosedError("the pipeline is not running; use `async with Pipeline(...) as p`")
@@ -201,6 +205,7 @@ class Pipeline:
             format=format,
             options=options,
             unique=self._unique,
+            hwaccel=hwaccel,
         )
         display_name, kind, is_live = built.name, built.kind, built.live
         if display_name in self._streams:

@@ -386,6 +386,8 @@ class Stream:
             "fused_frames": self.fused_frames,
             "reformatted_frames": self.reformatted_frames,
             "pixel_format": self.pixel_format,
+            "decoder": getattr(self._source, "decoder", None),
+            "hwaccel_fallback": getattr(self._source, "hwaccel_fallback", None),
             "errors": self.errors,
             "packet_errors": self.packet_errors,
             "reconnects": self.reconnects,

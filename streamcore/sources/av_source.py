@@ -26,6 +26,7 @@ from ..errors import (
     UnsupportedSourceError,
 )
 from .base import FrameGate, Sink, SourceFrame
+from .hwaccel import m2m_decoder, open_candidates
 from .urls import redact, scheme, source_kind
 
 __all__ = ["AvSource", "LiveOptions"]
@@ -55,8 +56,14 @@ class AvSource:
     live_options: LiveOptions = field(default_factory=LiveOptions)
     format: Optional[str] = None
     options: Dict[str, str] = field(default_factory=dict)
+    hwaccel: Optional[str] = None  # checked by hwaccel.check_hwaccel
+    # What decodes (read by the stream's stats): "software", a device type or a decoder name,
+    # and why a requested hwaccel fell back to software (None when it did not).
+    decoder: str = field(default="software", init=False)
+    hwaccel_fallback: Optional[str] = field(default=None, init=False)
     # Frames of earlier connections: a live stream's indices go on across reconnects.
     _offset: int = field(default=0, init=False)
+    _decoder_ctx: Any = field(default=None, init=False)  # a v4l2m2m decoder, else the stream's own
 
     @property
     def url(self) -> str:
@@ -137,7 +144,7 @@ class AvSource:
         timeout = (self.live_options.open_timeout, self.live_options.stall_timeout) if networked else None
         started = time.monotonic()
         try:
-            container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout)
+            container = self._open_decoding(path, fmt, options, timeout)
         except av.error.FileNotFoundError:
             raise SourceNotFoundError(f"{self.name}: no such file {self.url}; check the path") from None
         except av.error.FFmpegError as e:
@@ -158,6 +165,31 @@ class AvSource:
             container.close()
             raise
         return container
+
+    def _open_decoding(self, path: str, fmt: Optional[str], options: Dict[str, str], timeout: Any) -> Any:
+        """av.open on the first hardware device that takes the stream, else in software."""
+        failures = []
+        candidates = open_candidates(self.hwaccel) if self.hwaccel_fallback is None else []
+        for device, accel in candidates:
+            try:
+                container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout, hwaccel=accel)
+            except (av.error.FileNotFoundError, av.error.ExitError, av.error.TimeoutError):
+                raise  # the source itself failed: no point trying it in software
+            except (av.error.FFmpegError, RuntimeError, NotImplementedError, OSError, ValueError) as e:
+                failures.append(f"{device}: {redact(str(e)) or type(e).__name__}")
+                continue
+            self.decoder = device
+            return container
+        container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout)
+        if candidates or (self.hwaccel not in (None, "v4l2m2m") and self.hwaccel_fallback is None):
+            self._fall_back("; ".join(failures) or "this FFmpeg build has no hardware device type")
+        return container
+
+    def _fall_back(self, why: str) -> None:
+        self.decoder = "software"
+        if self.hwaccel_fallback is None:
+            log.warning("%s: hwaccel=%s is not available (%s); decoding in software", self.name, self.hwaccel, why)
+        self.hwaccel_fallback = why
 
     def _open_error(self, e: Exception, networked: bool = False, reconnecting: bool = False) -> SourceError:
         if isinstance(e, av.error.InvalidDataError) and networked:
@@ -191,6 +223,14 @@ class AvSource:
             )
         stream.thread_type = "SLICE" if self.live else "AUTO"
         codec.thread_count = max(1, self.threads)
+        self._decoder_ctx = None
+        if self.hwaccel == "v4l2m2m" and self.hwaccel_fallback is None:
+            decoder, why = m2m_decoder(stream)
+            if decoder is None:
+                self._fall_back(why)
+            else:
+                self._decoder_ctx = decoder
+                self.decoder = str(decoder.name)
 
     def _decode(self, container: Any, sink: Sink) -> "tuple[int, Optional[StreamcoreError]]":
         """Decodes until the end, a stall or stop. Returns (frames decoded, why it ended)."""
@@ -221,7 +261,7 @@ class AvSource:
             if packet.size == 0 and packet.dts is None:
                 continue  # demux's own flush packet; the decoder is flushed below
             try:
-                frames = packet.decode()
+                frames = packet.decode() if self._decoder_ctx is None else self._decoder_ctx.decode(packet)
             except (av.error.FFmpegError, ValueError) as e:
                 lost += 1
                 sink.error(DecodeError(f"{self.name}: skipped a packet that does not decode "
@@ -248,7 +288,7 @@ class AvSource:
 
     def _flush(self, stream: Any, sink: Sink, index: int) -> int:
         try:
-            remaining = stream.codec_context.decode(None)
+            remaining = (self._decoder_ctx or stream.codec_context).decode(None)
         except (av.error.FFmpegError, ValueError):
             return index
         for frame in remaining:

@@ -34,6 +34,8 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
     p.add_argument("--fit", choices=("stretch", "letterbox", "crop"), default="stretch")
     p.add_argument("--fps", type=float, help="cap the frames per second sent to the model, per source")
     p.add_argument("--realtime", action="store_true", help="play files at their own frame rate")
+    p.add_argument("--hwaccel", help="hardware decoding: auto, vaapi, qsv, cuda, videotoolbox, v4l2m2m, ... "
+                   "(falls back to software, said once on stderr and in the stats)")
     p.add_argument("--live", action="store_true", help="treat files like cameras (drop frames when behind)")
     p.add_argument("--stats-interval", type=float, default=5.0, help="seconds between stats lines on stderr")
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="file, URL (rtsp://, http://, ...), /dev/videoN")
@@ -78,7 +80,8 @@ async def _run(args: argparse.Namespace) -> int:
             for line in simulated_lines(p.engine.stats()):
                 print(f"streamcore run: {line}", file=sys.stderr, flush=True)
             for source in args.sources:
-                p.add_source(source, live=True if args.live else None, fps=args.fps, realtime=args.realtime)
+                p.add_source(source, live=True if args.live else None, fps=args.fps, realtime=args.realtime,
+                             hwaccel=args.hwaccel)
             stats = loop.create_task(_print_stats(p, args.stats_interval, sys.stderr))
             printer = loop.create_task(_print_results(p, sys.stdout))
             stopper = loop.create_task(stop.wait())
