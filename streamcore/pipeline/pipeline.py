@@ -170,6 +170,7 @@ class Pipeline:
         format: Optional[str] = None,
         options: Optional[Dict[str, str]] = None,
         hwaccel: Optional[str] = None,
+        skip_frames: str = "auto",
     ) -> Stream:
         """Starts a source and returns its Stream.
 
@@ -184,7 +185,10 @@ class Pipeline:
         go to FFmpeg (av.open). `hwaccel` ("auto", "vaapi", "qsv", "cuda", "videotoolbox",
         "v4l2m2m", or another PyAV device type) decodes on hardware; without a hardware path
         the stream decodes in software, says so once in the log and in its stats
-        (`decoder`, `hwaccel_fallback`).
+        (`decoder`, `hwaccel_fallback`). `skip_frames`: with an `fps` cap below the stream's
+        rate the decoder leaves out non-reference frames ("auto"; "nonref" always, "keyframes"
+        decodes keyframes only, "none" every frame); results keep their true index and pts,
+        and the frames left out count as sampled out (`decode_skipped` in the stats).
         """
         if self._state != "running":
             raise EngineClosedError("the pipeline is not running; use `async with Pipeline(...) as p`")
@@ -206,6 +210,7 @@ class Pipeline:
             options=options,
             unique=self._unique,
             hwaccel=hwaccel,
+            skip_frames=skip_frames,
         )
         display_name, kind, is_live = built.name, built.kind, built.live
         if display_name in self._streams:

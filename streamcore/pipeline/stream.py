@@ -388,6 +388,7 @@ class Stream:
             "pixel_format": self.pixel_format,
             "decoder": getattr(self._source, "decoder", None),
             "hwaccel_fallback": getattr(self._source, "hwaccel_fallback", None),
+            "decode_skipped": getattr(self._source, "decode_skipped", 0),
             "errors": self.errors,
             "packet_errors": self.packet_errors,
             "reconnects": self.reconnects,

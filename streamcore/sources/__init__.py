@@ -7,7 +7,7 @@ import os
 from typing import Any, Callable, Dict, Optional, Union
 
 from ..errors import InputError, SourceNotFoundError
-from .av_source import AvSource, LiveOptions
+from .av_source import SKIP_FRAMES, AvSource, LiveOptions
 from .base import STATES, FrameGate, Sink, Source, SourceFrame
 from .hwaccel import check_hwaccel, hwaccel_names
 from .iterables import AsyncIterableSource, IterableSource, is_iterable_source
@@ -47,6 +47,7 @@ def open_source(
     options: Optional[Dict[str, str]] = None,
     unique: Optional[Callable[[str], str]] = None,
     hwaccel: Optional[str] = None,
+    skip_frames: str = "auto",
 ) -> AnySource:
     """The source for `source`: a file path (str or os.PathLike), a URL (rtsp://,
     http(s)://, udp://, ...) or a V4L2 device (/dev/videoN) read by PyAV, or a sync or async
@@ -58,9 +59,12 @@ def open_source(
     for iterables), passed through `unique`. A file that does not exist raises
     SourceNotFoundError, anything else that cannot give frames InputError. `hwaccel` picks a
     hardware decoder for PyAV sources (see sources/hwaccel.py; InputError for a name PyAV
-    does not know).
+    does not know). `skip_frames` says what the decoder may leave out under an fps cap
+    (SKIP_FRAMES; see AvSource).
     """
     hwaccel = check_hwaccel(hwaccel)
+    if skip_frames not in SKIP_FRAMES:
+        raise InputError(f"skip_frames={skip_frames!r}; use one of {', '.join(map(repr, SKIP_FRAMES))}")
     gate = FrameGate(fps, realtime)
     display_name = redact(name) if name is not None else None
     unique = unique or _same
@@ -81,6 +85,7 @@ def open_source(
             format=format,
             options=dict(options or {}),
             hwaccel=hwaccel,
+            skip_frames=skip_frames,
         )
     if hwaccel is not None and is_iterable_source(source):
         raise InputError(f"hwaccel={hwaccel!r} applies to files, URLs and cameras; an iterable gives decoded frames")

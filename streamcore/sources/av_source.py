@@ -6,13 +6,14 @@ frames. Live sources reopen with exponential backoff when they close or stall.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import os
 import stat
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import av
 import av.error
@@ -29,7 +30,10 @@ from .base import FrameGate, Sink, SourceFrame
 from .hwaccel import m2m_decoder, open_candidates
 from .urls import redact, scheme, source_kind
 
-__all__ = ["AvSource", "LiveOptions"]
+__all__ = ["AvSource", "LiveOptions", "SKIP_FRAMES"]
+
+# skip_frames= values: what the decoder may leave undecoded when the fps cap samples frames out.
+SKIP_FRAMES = ("auto", "nonref", "keyframes", "none")
 
 log = logging.getLogger("streamcore.sources")
 
@@ -57,6 +61,10 @@ class AvSource:
     format: Optional[str] = None
     options: Dict[str, str] = field(default_factory=dict)
     hwaccel: Optional[str] = None  # checked by hwaccel.check_hwaccel
+    # "auto": non-reference frames are not decoded when an fps cap below the stream's rate is set;
+    # "nonref" always, "keyframes" keyframes only, "none" every frame.
+    skip_frames: str = "auto"
+    decode_skipped: int = field(default=0, init=False)  # frames the decoder left out (sampled out)
     # What decodes (read by the stream's stats): "software", a device type or a decoder name,
     # and why a requested hwaccel fell back to software (None when it did not).
     decoder: str = field(default="software", init=False)
@@ -64,6 +72,11 @@ class AvSource:
     # Frames of earlier connections: a live stream's indices go on across reconnects.
     _offset: int = field(default=0, init=False)
     _decoder_ctx: Any = field(default=None, init=False)  # a v4l2m2m decoder, else the stream's own
+    # While the decoder skips frames, indices come from packet timestamps: the pts of every
+    # packet demuxed and not yet matched by a decoded frame (a min-heap), and the next index.
+    _skipping: bool = field(default=False, init=False)
+    _pending_pts: List[int] = field(default_factory=list, init=False)
+    _display: int = field(default=0, init=False)
 
     @property
     def url(self) -> str:
@@ -224,6 +237,10 @@ class AvSource:
         stream.thread_type = "SLICE" if self.live else "AUTO"
         codec.thread_count = max(1, self.threads)
         self._decoder_ctx = None
+        mode = self._skip_mode(stream)
+        self._skipping = mode is not None
+        self._pending_pts, self._display = [], 0
+        codec.skip_frame = mode or "DEFAULT"
         if self.hwaccel == "v4l2m2m" and self.hwaccel_fallback is None:
             decoder, why = m2m_decoder(stream)
             if decoder is None:
@@ -231,6 +248,38 @@ class AvSource:
             else:
                 self._decoder_ctx = decoder
                 self.decoder = str(decoder.name)
+
+    def _skip_mode(self, stream: Any) -> Optional[str]:
+        """The decoder's skip_frame setting (None: decode every frame)."""
+        if self.skip_frames == "keyframes":
+            return "NONKEY"
+        if self.skip_frames == "nonref":
+            return "NONREF"
+        if self.skip_frames == "auto" and self.gate.fps is not None:
+            rate = stream.average_rate or stream.guessed_rate
+            if rate is None or float(rate) > self.gate.fps:
+                return "NONREF"
+        return None
+
+    def _index_of(self, frame: Any, sink: Sink) -> int:
+        """A decoded frame's display index while the decoder skips: every pending packet pts
+        below this frame's is a frame the decoder left out (counted as sampled out)."""
+        pending = self._pending_pts
+        pts = frame.pts
+        if pts is not None:
+            while pending and pending[0] < pts:
+                heapq.heappop(pending)
+                self._skipped(sink)
+            if pending and pending[0] == pts:
+                heapq.heappop(pending)
+        index = self._display
+        self._display += 1
+        return index
+
+    def _skipped(self, sink: Sink) -> None:
+        self._display += 1
+        self.decode_skipped += 1
+        sink.sampled()
 
     def _decode(self, container: Any, sink: Sink) -> "tuple[int, Optional[StreamcoreError]]":
         """Decodes until the end, a stall or stop. Returns (frames decoded, why it ended)."""
@@ -260,17 +309,26 @@ class AvSource:
                 break
             if packet.size == 0 and packet.dts is None:
                 continue  # demux's own flush packet; the decoder is flushed below
+            if self._skipping:
+                if packet.pts is None and index == 0 and not self._pending_pts:
+                    self._stop_skipping(stream)  # no timestamps to keep true indices with
+                elif packet.pts is not None:
+                    heapq.heappush(self._pending_pts, packet.pts)
             try:
                 frames = packet.decode() if self._decoder_ctx is None else self._decoder_ctx.decode(packet)
             except (av.error.FFmpegError, ValueError) as e:
                 lost += 1
+                if self._skipping and packet.pts in self._pending_pts:  # no frame will come of it
+                    self._pending_pts.remove(packet.pts)
+                    heapq.heapify(self._pending_pts)
                 sink.error(DecodeError(f"{self.name}: skipped a packet that does not decode "
                                        f"(after frame {index - 1}): {redact(str(e))}"))
                 continue
             for frame in frames:
                 last_frame = time.monotonic()
-                if not self._emit(sink, frame, index):
-                    return index, None
+                at = self._index_of(frame, sink) if self._skipping else index
+                if not self._emit(sink, frame, at):
+                    return self._frames_seen(index), None
                 index += 1
             if self.live and time.monotonic() - last_frame > self.live_options.stall_timeout:
                 sink.state("stalled")
@@ -279,12 +337,27 @@ class AvSource:
                 )
                 break
         index = self._flush(stream, sink, index)
+        if self._skipping and not sink.stopping.is_set():
+            while self._pending_pts:  # frames after the last decoded one were left out too
+                heapq.heappop(self._pending_pts)
+                self._skipped(sink)
+        index = self._frames_seen(index)
         if outcome is None and not self.live and declared and index + lost < declared and not sink.stopping.is_set():
             outcome = DecodeError(
                 f"{self.name}: {self.url} ended after {index} of its {declared} frames; "
                 "the file is truncated or damaged"
             )
         return index, outcome
+
+    def _stop_skipping(self, stream: Any) -> None:
+        self._skipping = False
+        (self._decoder_ctx or stream.codec_context).skip_frame = "DEFAULT"
+        log.info("%s: %s has no packet timestamps; decoding every frame to keep true frame indices",
+                 self.name, self.url)
+
+    def _frames_seen(self, decoded: int) -> int:
+        """Frames of this connection so far: decoded ones, or (skipping) decoded and left out."""
+        return self._display if self._skipping else decoded
 
     def _flush(self, stream: Any, sink: Sink, index: int) -> int:
         try:
@@ -296,7 +369,8 @@ class AvSource:
                 # Frames drained from the decoder carry no time base (PyAV sets it per
                 # packet), so their time would be NaN: they are on the stream's clock.
                 frame.time_base = stream.time_base
-            if not self._emit(sink, frame, index):
+            at = self._index_of(frame, sink) if self._skipping else index
+            if not self._emit(sink, frame, at):
                 break
             index += 1
         return index
