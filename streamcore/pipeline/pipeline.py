@@ -185,10 +185,12 @@ class Pipeline:
         go to FFmpeg (av.open). `hwaccel` ("auto", "vaapi", "qsv", "cuda", "videotoolbox",
         "v4l2m2m", or another PyAV device type) decodes on hardware; without a hardware path
         the stream decodes in software, says so once in the log and in its stats
-        (`decoder`, `hwaccel_fallback`). `skip_frames`: with an `fps` cap below the stream's
-        rate the decoder leaves out non-reference frames ("auto"; "nonref" always, "keyframes"
-        decodes keyframes only, "none" every frame); results keep their true index and pts,
-        and the frames left out count as sampled out (`decode_skipped` in the stats).
+        (`decoder`, `hwaccel_fallback`). `skip_frames`: under an `fps` cap below the stream's
+        rate the decoder leaves out the non-reference frames the cap will not keep ("auto": the
+        frames kept are those kept without it); "nonref" leaves out every non-reference frame
+        (a kept frame may move to the next decoded one), "keyframes" decodes keyframes only,
+        "none" every frame. Results keep their true index and pts; frames left out count as
+        sampled out (`decode_skipped` in the stats).
         """
         if self._state != "running":
             raise EngineClosedError("the pipeline is not running; use `async with Pipeline(...) as p`")

@@ -75,6 +75,8 @@ class AvSource:
     # While the decoder skips frames, indices come from packet timestamps: the pts of every
     # packet demuxed and not yet matched by a decoded frame (a min-heap), and the next index.
     _skipping: bool = field(default=False, init=False)
+    _skip_each: bool = field(default=False, init=False)  # "auto": skip_frame decided per packet
+    _skip_now: str = field(default="DEFAULT", init=False)
     _pending_pts: List[int] = field(default_factory=list, init=False)
     _display: int = field(default=0, init=False)
 
@@ -239,8 +241,10 @@ class AvSource:
         self._decoder_ctx = None
         mode = self._skip_mode(stream)
         self._skipping = mode is not None
+        self._skip_each = self.skip_frames == "auto" and mode is not None
         self._pending_pts, self._display = [], 0
-        codec.skip_frame = mode or "DEFAULT"
+        self._skip_now = "DEFAULT" if self._skip_each else (mode or "DEFAULT")
+        codec.skip_frame = self._skip_now
         if self.hwaccel == "v4l2m2m" and self.hwaccel_fallback is None:
             decoder, why = m2m_decoder(stream)
             if decoder is None:
@@ -250,7 +254,9 @@ class AvSource:
                 self.decoder = str(decoder.name)
 
     def _skip_mode(self, stream: Any) -> Optional[str]:
-        """The decoder's skip_frame setting (None: decode every frame)."""
+        """The decoder's skip_frame setting (None: decode every frame). Under "auto" it applies
+        only to packets whose frame the fps cap will certainly leave out (_skip_packet), so the
+        frames kept are exactly those kept without skipping."""
         if self.skip_frames == "keyframes":
             return "NONKEY"
         if self.skip_frames == "nonref":
@@ -314,6 +320,8 @@ class AvSource:
                     self._stop_skipping(stream)  # no timestamps to keep true indices with
                 elif packet.pts is not None:
                     heapq.heappush(self._pending_pts, packet.pts)
+                    if self._skip_each:
+                        self._skip_packet(stream, packet)
             try:
                 frames = packet.decode() if self._decoder_ctx is None else self._decoder_ctx.decode(packet)
             except (av.error.FFmpegError, ValueError) as e:
@@ -348,6 +356,16 @@ class AvSource:
                 "the file is truncated or damaged"
             )
         return index, outcome
+
+    def _skip_packet(self, stream: Any, packet: Any) -> None:
+        """NONREF for a packet whose frame comes before the gate's next slot, else DEFAULT
+        (a reference frame is decoded either way: later frames depend on it)."""
+        base = packet.time_base
+        t = float(packet.pts * base) if base is not None else None
+        want = "NONREF" if self.gate.rejects(t) else "DEFAULT"
+        if want != self._skip_now:
+            (self._decoder_ctx or stream.codec_context).skip_frame = want
+            self._skip_now = want
 
     def _stop_skipping(self, stream: Any) -> None:
         self._skipping = False
