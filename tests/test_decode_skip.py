@@ -5,7 +5,7 @@ with their true index and pts, and every frame is accounted for."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import av
 import numpy as np
@@ -27,10 +27,14 @@ def bframes_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      x264={"preset": "veryfast", "x264-params": "bframes=3:b-pyramid=0:keyint=15:min-keyint=15:scenecut=0"})
 
 
-def full_decode(path: Path) -> List[Tuple[int, bool, Any]]:
+def luma(frame: Any) -> Any:
+    return np.frombuffer(frame.planes[0], np.uint8)
+
+
+def full_decode(path: Path) -> List[Tuple[Optional[int], bool, Any]]:
     """(pts, keyframe, luma) of every frame in display order."""
     with av.open(str(path)) as c:
-        return [(f.pts, f.key_frame, np.frombuffer(f.planes[0], np.uint8).copy()) for f in c.decode(video=0)]
+        return [(f.pts, f.key_frame, luma(f).copy()) for f in c.decode(video=0)]
 
 
 async def run(model: Path, clip: Path, **kw: Any) -> Tuple[List[Any], Dict[str, Any]]:
@@ -40,11 +44,11 @@ async def run(model: Path, clip: Path, **kw: Any) -> Tuple[List[Any], Dict[str, 
         return records, p.stats()["streams"]["cam"]
 
 
-def check_true_indices(results: List[Any], truth: List[Tuple[int, bool, Any]]) -> None:
+def check_true_indices(results: List[Any], truth: List[Tuple[Optional[int], bool, Any]]) -> None:
     for r in results:
-        pts, _, luma = truth[r.index]
+        pts, _, want = truth[r.index]
         assert r.pts == pts, f"frame {r.index}: pts {r.pts}, expected {pts}"
-        np.testing.assert_array_equal(np.frombuffer(r.frame.planes[0], np.uint8), luma)
+        np.testing.assert_array_equal(luma(r.frame), want)
 
 
 async def test_nonref_frames_the_cap_leaves_out_are_not_decoded(model: Path, bframes_clip: Path) -> None:
