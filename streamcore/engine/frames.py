@@ -71,9 +71,10 @@ def to_frame_view(
     planes without copying. `matrix` ("bt601"/"bt709") and `range` ("limited"/"full") override
     what the frame says; unspecified YUV is BT.709 from 720 lines up, else BT.601.
     """
-    for option, value in (("format", format), ("matrix", matrix), ("range", range)):
-        if value is not None and not isinstance(value, str):
-            raise InputError(f"{option}={value!r}; pass a string (or leave it out)")
+    if format is not None or matrix is not None or range is not None:  # the per-frame path has none
+        for option, value in (("format", format), ("matrix", matrix), ("range", range)):
+            if value is not None and not isinstance(value, str):
+                raise InputError(f"{option}={value!r}; pass a string (or leave it out)")
     try:
         if _VideoFrame is not None and isinstance(frame, _VideoFrame):
             return _from_av(frame, format, matrix, range)

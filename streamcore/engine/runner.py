@@ -173,7 +173,7 @@ class ModelRunner:
     async def infer(self, frame: Any, roi: Optional[Roi], frame_options: Dict[str, Any]) -> Result:
         if self.native is None or self._slots is None:
             raise EngineClosedError("the engine is closed; create a new Engine")
-        unknown = sorted(set(frame_options) - set(_FRAME_OPTIONS))
+        unknown = sorted(set(frame_options) - set(_FRAME_OPTIONS)) if frame_options else None
         if unknown:
             raise errors.InputError(
                 f"unknown frame option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
