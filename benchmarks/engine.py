@@ -7,6 +7,9 @@
 2. Framework overhead with a tiny model: Engine per frame minus the bare native
    preprocess+invoke per frame, both on one CPU device.
 3. asyncio loop lag (p50/p99/max) measured by a 1 ms ticker while the engine is saturated.
+4. Camera formats (`--formats`, or alone with `--formats-only`): Engine.infer with a tiny model
+   on 1080p PyAV frames in yuvj422p, yuvj444p and yuv420p10le against yuv420p, one request at
+   a time, interleaved round by round; median ms per call. Goal: within 35% of yuv420p.
 """
 
 from __future__ import annotations
@@ -145,11 +148,47 @@ async def loop_lag(model: Path, seconds: float, frame: NDArray[Any]) -> Dict[str
             "lag_max_ms": max(lags) * 1e3, "ticks": float(len(lags))}
 
 
+async def format_costs(seconds: float) -> List[Dict[str, Any]]:
+    """Engine.infer per 1080p frame in each camera format, interleaved so load hits all alike."""
+    import av
+
+    model = models.tiny_classifier((32, 32, 3), 10)
+    yy, xx = np.mgrid[0:1080, 0:1920]
+    noise = np.random.default_rng(0).integers(0, 64, (1080, 1920, 3))
+    rgb = (np.stack([xx % 256, yy % 256, (xx + yy) % 256], axis=-1) // 2 + noise).astype(np.uint8)
+    source = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    names = ["yuv420p", "yuvj422p", "yuvj444p", "yuv420p10le"]
+    frames = {name: source.reformat(format=name) for name in names}
+    samples: Dict[str, List[float]] = {name: [] for name in names}
+    async with Engine(model, devices="cpu:1") as engine:
+        for frame in frames.values():
+            for _ in range(5):
+                await engine.infer(frame)
+        stop_at = time.perf_counter() + seconds
+        while time.perf_counter() < stop_at:
+            for name, frame in frames.items():
+                t = time.perf_counter()
+                await engine.infer(frame)
+                samples[name].append(time.perf_counter() - t)
+    base = percentile(samples["yuv420p"], 50)
+    return [{"format": name, "infer_ms": percentile(v, 50) * 1e3, "vs yuv420p": percentile(v, 50) / base,
+             "calls": len(v)} for name, v in samples.items()]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--formats", action="store_true", help="also time 1080p camera formats (section 4)")
+    ap.add_argument("--formats-only", action="store_true", help="only section 4")
     args = ap.parse_args()
+    if args.formats_only:
+        format_rows = asyncio.run(format_costs(args.seconds))
+        if args.json:
+            print(json.dumps(format_rows, indent=2))
+        else:
+            print_table(format_rows)  # type: ignore[arg-type]
+        return 0
     model = mobilenet_path()
     frame = frame_224()
     report: Dict[str, Any] = {"model": model.name}
@@ -169,6 +208,8 @@ def main() -> int:
     report["cpu2_over_cpu1"] = e2 / e1
     report["overhead"] = asyncio.run(overhead_us(args.seconds))
     report["loop_lag"] = asyncio.run(loop_lag(model, args.seconds, frame))
+    if args.formats:
+        report["formats"] = asyncio.run(format_costs(args.seconds))
 
     if args.json:
         print(json.dumps(report, indent=2))
@@ -178,6 +219,9 @@ def main() -> int:
         print(f"cpu:2 / cpu:1 = {report['cpu2_over_cpu1']:.2f}x")
         print("framework overhead (tiny model):", {k: round(v, 1) for k, v in report["overhead"].items()})
         print("event-loop lag while saturated:", {k: round(v, 3) for k, v in report["loop_lag"].items()})
+        if args.formats:
+            print("Engine.infer on 1080p camera formats (tiny model, cpu:1):")
+            print_table(report["formats"])
     return 0
 
 

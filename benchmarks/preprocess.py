@@ -5,7 +5,13 @@ The goal: the fused bilinear kernel at least 5x faster than PyAV `frame.reformat
 Every contender runs on one thread (cv2.setNumThreads(1), PyAV threads=1); the fused timings include
 wrapping the PyAV frame (to_frame_view), as a caller would pay it.
 
-Usage: python benchmarks/preprocess.py [--repeat N] [--json]
+A second table covers camera formats (yuvj422p from MJPEG webcams, yuvj444p JPEG stills,
+yuv420p10le HEVC Main10) against yuv420p: fused (the kernel reads the format), swscale
+reformat to yuv420p + fused (what streamcore did before it read them), PyAV
+`reformat(w, h, format='rgb24')` and OpenCV (chroma upsampled, cvtColor, resize; 10-bit
+shifted to 8 first). Goal: fused >= 5x PyAV on every row.
+
+Usage: python benchmarks/preprocess.py [--repeat N] [--json] [--formats-only]
 """
 
 from __future__ import annotations
@@ -46,6 +52,81 @@ def make_frame(width: int, height: int) -> Any:
     return av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24").reformat(format="yuv420p")
 
 
+FORMATS = ["yuv420p", "yuvj422p", "yuvj444p", "yuv420p10le"]
+
+
+def plane_arrays(frame: Any) -> List[Any]:
+    """The frame's planes as (rows, samples) arrays without their padding."""
+    out = []
+    deep = frame.format.name.endswith("10le")
+    for p in frame.planes:
+        a = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+        if deep:
+            a = a.view(np.uint16)
+        out.append(a[:, : p.width])
+    return out
+
+
+def opencv_path(frame: Any, size: int) -> Callable[[], Any]:
+    """The best plain OpenCV route to an RGB tensor for this format."""
+    fmt, width, height = frame.format.name, frame.width, frame.height
+    y, u, v = plane_arrays(frame)
+    if fmt == "yuv420p10le":
+        def run() -> Any:
+            i420 = np.concatenate([(y >> 2).astype(np.uint8).reshape(-1), (u >> 2).astype(np.uint8).reshape(-1),
+                                   (v >> 2).astype(np.uint8).reshape(-1)]).reshape(height * 3 // 2, width)
+            return cv2.resize(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (size, size), interpolation=cv2.INTER_LINEAR)
+        return run
+    if fmt == "yuv420p":
+        i420 = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(height * 3 // 2, width)
+        return lambda: cv2.resize(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (size, size), interpolation=cv2.INTER_LINEAR)
+
+    def run_full() -> Any:  # 4:2:2 / 4:4:4: upsample chroma, merge, convert (full-range BT.601), resize
+        cr = v if v.shape[1] == width else cv2.resize(v, (width, height), interpolation=cv2.INTER_NEAREST)
+        cb = u if u.shape[1] == width else cv2.resize(u, (width, height), interpolation=cv2.INTER_NEAREST)
+        rgb = cv2.cvtColor(cv2.merge([y, cr, cb]), cv2.COLOR_YCrCb2RGB)
+        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
+    return run_full
+
+
+def bench_formats(repeat: int) -> List[Dict[str, Any]]:
+    cv2.setNumThreads(1)
+    rows = []
+    for width, height in [(1920, 1080), (1280, 720)]:
+        source = make_frame(width, height).reformat(format="rgb24")
+        for fmt in FORMATS:
+            frame = source.reformat(format=fmt)
+            for size in (224, 300):
+                out = np.empty((size, size, 3), np.uint8)
+                params = _core.PreprocessParams()
+                row: Dict[str, Any] = {"frame": f"{width}x{height}", "format": fmt, "tensor": f"{size}x{size}",
+                                       "native": to_frame_view(frame).format != "yuv420p" or fmt == "yuv420p"}
+                row["fused"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, params, 1 / 128, 128), repeat)
+                row["reformat_fused"] = median_ms(
+                    lambda: _core.preprocess(to_frame_view(frame.reformat(format="yuv420p", threads=1)), out, params,
+                                             1 / 128, 128), repeat)
+                row["pyav"] = median_ms(lambda: frame.reformat(size, size, format="rgb24", threads=1), repeat)
+                row["pyav_bilinear"] = median_ms(
+                    lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR", threads=1), repeat)
+                row["opencv"] = median_ms(opencv_path(frame, size), repeat)
+                rows.append(row)
+    return rows
+
+
+def print_formats(rows: List[Dict[str, Any]]) -> None:
+    print(f"{'case':<34}{'native':>7}{'fused':>8}{'swscale+fused':>14}{'pyav':>8}{'pyav-bl':>9}{'opencv':>8}"
+          f"{'x swscale':>10}{'x pyav':>8}{'x opencv':>9}{'goal':>6}")
+    for r in rows:
+        f = r["fused"]
+        goal = min(r["pyav"], r["pyav_bilinear"]) / f >= 5
+        case = f"{r['frame']} {r['format']} -> {r['tensor']}"
+        print(f"{case:<34}{'yes' if r['native'] else 'no':>7}{f:8.3f}{r['reformat_fused']:14.3f}{r['pyav']:8.3f}"
+              f"{r['pyav_bilinear']:9.3f}{r['opencv']:8.3f}{r['reformat_fused'] / f:10.1f}"
+              f"{min(r['pyav'], r['pyav_bilinear']) / f:8.1f}{r['opencv'] / f:9.1f}{'met' if goal else 'no':>6}")
+    print("times in ms (median, one thread); native: the kernel reads the format as decoded;")
+    print("x = speed-up of fused over swscale reformat + fused, over the faster PyAV row, over OpenCV; goal: >= 5x PyAV")
+
+
 def bench(repeat: int) -> List[Dict[str, Any]]:
     cv2.setNumThreads(1)
     rows = []
@@ -72,11 +153,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=200, help="timed repetitions per case (median reported)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--formats-only", action="store_true", help="only the camera-format table")
     args = parser.parse_args()
+    format_rows = bench_formats(args.repeat)
+    if args.formats_only:
+        if args.json:
+            print(json.dumps(format_rows, indent=2))
+        else:
+            print_formats(format_rows)
+        return
     rows = bench(args.repeat)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"yuv420p": rows, "formats": format_rows}, indent=2))
         return
+    print_formats(format_rows)
+    print()
     print(f"{'case':<22}{'fused':>8}{'area':>8}{'pyav':>8}{'pyav-bl':>9}{'opencv':>8}"
           f"{'x pyav':>8}{'x pyav-bl':>10}{'x opencv':>9}{'area x pyav':>12}{'goal':>6}")
     for r in rows:

@@ -106,3 +106,39 @@ def video_frame(path: Path, index: int) -> "av.VideoFrame":
             if i == index:
                 return frame
     raise AssertionError(f"{path} has fewer than {index + 1} frames")
+
+
+def make_coded_clip(
+    path: Path,
+    codec: str,
+    pix_fmt: str,
+    frames: int = 12,
+    size: Tuple[int, int] = (160, 120),
+    fps: int = 10,
+    options: Optional[Dict[str, str]] = None,
+) -> Path:
+    """Writes `frames` frames of `codec` in `pix_fmt` (e.g. mjpeg/yuvj422p, libx265/yuv420p10le)."""
+    width, height = size
+    with av.open(str(path), "w") as out:
+        stream: "av.VideoStream" = out.add_stream(codec, rate=fps)  # type: ignore[assignment]
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.options = dict(options or {})
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def encoder_or_skip(name: str) -> None:
+    """Skips the test (with the reason) when this FFmpeg build has no `name` encoder."""
+    import pytest
+
+    if name not in av.codecs_available:
+        pytest.skip(f"this PyAV/FFmpeg build has no {name} encoder")
+    try:
+        av.codec.Codec(name, "w")
+    except Exception as e:  # a decoder-only build
+        pytest.skip(f"cannot open the {name} encoder: {e}")

@@ -8,6 +8,29 @@ from typing import Any, List, Optional, Tuple
 import numpy as np
 
 KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+# YUV formats: (chroma shift x, chroma shift y, chroma layout, bits, bits in the high end of 16).
+YUV = {
+    "yuv420p": (1, 1, "planar", 8, False),
+    "yuv422p": (1, 0, "planar", 8, False),
+    "yuv444p": (0, 0, "planar", 8, False),
+    "nv12": (1, 1, "uv", 8, False),
+    "nv21": (1, 1, "vu", 8, False),
+    "yuv420p10le": (1, 1, "planar", 10, False),
+    "yuv422p10le": (1, 0, "planar", 10, False),
+    "yuv444p10le": (0, 0, "planar", 10, False),
+    "p010le": (1, 1, "uv", 10, True),
+}
+GRAY = {"gray8": (8, False), "gray10le": (10, False), "gray16le": (16, True)}
+
+
+def pixels(plane: Any, bits: int, high: bool) -> Any:
+    """Samples on the 8-bit scale: value / 2^(bits - 8) (10-bit in the low bits clamped to 1023)."""
+    p = plane.astype(np.float64)
+    if bits == 8:
+        return p
+    if high:
+        return p / 256.0
+    return np.minimum(p, 2**bits - 1) / 2 ** (bits - 8)
 Geo = Tuple[Tuple[int, int, int, int], Tuple[float, float, float, float], Tuple[int, int, int, int]]
 
 
@@ -35,7 +58,12 @@ def weights(filt: str, n: int, origin: float, length: float, lo: int, hi: int, s
     w = np.zeros((n, size))
     scale = length / n
     for i in range(n):
-        if filt == "bilinear":
+        if filt == "nearest":
+            u = origin + (i + 0.5) * scale
+            if chroma:
+                u = u / 2
+            w[i, min(max(int(math.floor(u)), lo), hi)] = 1.0
+        elif filt == "bilinear":
             u = origin + (i + 0.5) * scale - 0.5
             if chroma:
                 u = (u + 0.5) / 2 - 0.5
@@ -56,14 +84,13 @@ def weights(filt: str, n: int, origin: float, length: float, lo: int, hi: int, s
     return w
 
 
-def resample(plane: Any, filt: str, geo: Geo, chroma: bool) -> Any:
+def resample(plane: Any, filt: str, geo: Geo, chroma: bool, chroma_y: Optional[bool] = None) -> Any:
+    """`chroma`: the plane is halved horizontally (and vertically too unless chroma_y says otherwise)."""
     (rx, ry, rw, rh), (sx, sy, sw, sh), (dx, dy, dw, dh) = geo
-    if chroma:
-        lox, hix, loy, hiy = rx >> 1, (rx + rw - 1) >> 1, ry >> 1, (ry + rh - 1) >> 1
-    else:
-        lox, hix, loy, hiy = rx, rx + rw - 1, ry, ry + rh - 1
-    wx = weights(filt, dw, sx, sw, lox, hix, plane.shape[1], chroma)
-    wy = weights(filt, dh, sy, sh, loy, hiy, plane.shape[0], chroma)
+    cx, cy = int(chroma), int(chroma if chroma_y is None else chroma_y)
+    lox, hix, loy, hiy = rx >> cx, (rx + rw - 1) >> cx, ry >> cy, (ry + rh - 1) >> cy
+    wx = weights(filt, dw, sx, sw, lox, hix, plane.shape[1], bool(cx))
+    wy = weights(filt, dh, sy, sh, loy, hiy, plane.shape[0], bool(cy))
     return wy @ (plane.astype(np.float64) @ wx.T)
 
 
@@ -87,33 +114,35 @@ def reference(
     scale: float = 0.0,
     zero_point: int = 0,
 ) -> Any:
-    """planes: 2-D (rows, bytes) arrays as the kernel sees them (packed formats H x W*C)."""
+    """planes: 2-D (rows, samples) arrays as the kernel sees them (packed formats H x W*C; 10/16-bit
+    formats uint16 samples)."""
     th, tw, tc = out_shape
     geo = plan(width, height, tw, th, fit, roi)
     kr, kb = KR_KB[matrix]
     kg = 1 - kr - kb
-    if fmt in ("yuv420p", "nv12", "nv21"):
-        y = resample(planes[0][:height, :width], filt, geo, False)
+    if fmt in YUV:
+        shift_x, shift_y, layout, bits, high = YUV[fmt]
+        y = resample(pixels(planes[0][:height, :width], bits, high), filt, geo, False)
         full = range_ == "full"
         ys, cs = (1.0, 1.0) if full else (255 / 219, 255 / 224)
         yp = (y - (0 if full else 16)) * ys
         if tc == 1:
             pix = [yp]
         else:
-            cw, ch = (width + 1) // 2, (height + 1) // 2
-            if fmt == "yuv420p":
+            cw, ch = -(-width // (1 << shift_x)), -(-height // (1 << shift_y))
+            if layout == "planar":
                 u_plane, v_plane = planes[1][:ch, :cw], planes[2][:ch, :cw]
             else:
                 uv = planes[1][:ch, : 2 * cw]
-                u_plane, v_plane = (uv[:, 0::2], uv[:, 1::2]) if fmt == "nv12" else (uv[:, 1::2], uv[:, 0::2])
-            u = (resample(u_plane, filt, geo, True) - 128) * cs
-            v = (resample(v_plane, filt, geo, True) - 128) * cs
+                u_plane, v_plane = (uv[:, 0::2], uv[:, 1::2]) if layout == "uv" else (uv[:, 1::2], uv[:, 0::2])
+            u = (resample(pixels(u_plane, bits, high), filt, geo, bool(shift_x), bool(shift_y)) - 128) * cs
+            v = (resample(pixels(v_plane, bits, high), filt, geo, bool(shift_x), bool(shift_y)) - 128) * cs
             r = yp + 2 * (1 - kr) * v
             g = yp - 2 * kb * (1 - kb) / kg * u - 2 * kr * (1 - kr) / kg * v
             b = yp + 2 * (1 - kb) * u
             pix = [r, g, b]
-    elif fmt == "gray8":
-        pix = [resample(planes[0][:height, :width], filt, geo, False)] * tc
+    elif fmt in GRAY:
+        pix = [resample(pixels(planes[0][:height, :width], *GRAY[fmt]), filt, geo, False)] * tc
     else:
         step = 4 if fmt in ("rgba", "bgra") else 3
         order = (2, 1, 0) if fmt in ("bgr24", "bgra") else (0, 1, 2)

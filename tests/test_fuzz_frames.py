@@ -21,9 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz_harness import Case, Outcome, run_cases
+from tests.preprocess_reference import YUV
 
-FORMATS = ["yuv420p", "yuvj420p", "i420", "nv12", "nv21", "rgb24", "bgr24", "rgba", "bgra", "gray8", "gray"]
-BYTES_PER_PIXEL = {"rgb24": 3, "bgr24": 3, "rgba": 4, "bgra": 4}
+FORMATS = ["yuv420p", "yuvj420p", "i420", "nv12", "nv21", "rgb24", "bgr24", "rgba", "bgra", "gray8", "gray",
+           "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv420p10le", "yuv422p10le", "yuv444p10le", "p010le",
+           "gray10le", "gray16le"]
+BYTES_PER_PIXEL = {"rgb24": 3, "bgr24": 3, "rgba": 4, "bgra": 4, "gray10le": 2, "gray16le": 2}
 INT_MAX = 2**31 - 1
 # Planes bigger than this are allocated smaller than the declared frame needs (it must be refused).
 PLANE_BUDGET = 4 << 20
@@ -105,7 +108,7 @@ def params(wild: bool) -> Any:
     return st.fixed_dictionaries(
         {
             "fit": _pick(wild, ["stretch", "letterbox", "center_crop", "crop"], ["zoom"]),
-            "filter": _pick(wild, ["bilinear", "area"], ["nearest"]),
+            "filter": _pick(wild, ["bilinear", "area", "nearest"], ["bicubic"]),
             "roi": rois if wild else st.one_of(st.none(), st.none(), small_rois),
             "mean": floats if wild else valid_floats,
             "std": floats if wild else st.one_of(st.floats(0.01, 1000), st.sampled_from([1.0, 127.5, 128.0, 255.0])),
@@ -179,7 +182,7 @@ def engine_case(wild: bool) -> Any:
             "w": dims,
             "extra": st.lists(dims, min_size=0, max_size=4),
             "dtype": _pick(wild, ["uint8"], ["float32", "int8", "uint16", "bool"]),
-            "format": _pick(wild, [None], FORMATS + ["yuv422p", "", "rgb"]),
+            "format": _pick(wild, [None], FORMATS + ["yuv411p", "", "rgb"]),
             "yuv_format": st.sampled_from(["yuv420p", "yuvj420p", "i420", "nv12", "nv21"]),
             "flip": st.booleans(),
             "pad": st.sampled_from([0, 0, 0, 1, 64]),
@@ -213,11 +216,15 @@ def draw_cases(strategy: Any, n: int) -> List[Case]:
 
 def _need(fmt: str, width: int, height: int, index: int) -> Tuple[int, int]:
     """(rows, bytes per row) plane `index` needs, computed without overflow."""
-    bpp = BYTES_PER_PIXEL.get(fmt, 1)
+    name = {"i420": "yuv420p", "yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}.get(fmt, fmt)
+    if name not in YUV:
+        return height, width * BYTES_PER_PIXEL.get(fmt, 1)
+    sx, sy, layout, bits, _ = YUV[name]
+    sample = 1 if bits == 8 else 2
     if index == 0:
-        return height, width * bpp
-    cw, ch = (width + 1) // 2, (height + 1) // 2
-    return (ch, cw) if fmt in ("yuv420p", "yuvj420p", "i420") else (ch, 2 * cw)
+        return height, width * sample
+    cw, ch = -(-width // (1 << sx)), -(-height // (1 << sy))
+    return ch, cw * sample * (1 if layout == "planar" else 2)
 
 
 def _plane(fmt: str, width: int, height: int, index: int, v: Dict[str, Any], rng: Any) -> Tuple[Any, Optional[int]]:
@@ -257,7 +264,7 @@ def run_preprocess_case(case: Case) -> None:
     fmt, width, height = case["format"], case["width"], case["height"]
     if case.get("transpose"):
         width, height = height, width
-    count = {"yuv420p": 3, "yuvj420p": 3, "i420": 3, "nv12": 2, "nv21": 2}.get(fmt, 1)
+    count = {"nv12": 2, "nv21": 2, "p010le": 2}.get(fmt, 3 if fmt.startswith("yuv") or fmt == "i420" else 1)
     planes: List[Any] = []
     strides: List[Optional[int]] = []
     for i in range(max(count + case["plane_count_delta"], 0)):

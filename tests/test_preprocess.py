@@ -68,7 +68,7 @@ QUANT = {np.uint8: (1 / 128, 128), np.int8: (1 / 128, 0), np.float32: (0.0, 0)}
 
 
 @pytest.mark.parametrize("fmt", ["yuv420p", "nv12", "nv21", "rgb24", "bgr24", "rgba", "bgra", "gray8"])
-@pytest.mark.parametrize("filt", ["bilinear", "area"])
+@pytest.mark.parametrize("filt", ["bilinear", "area", "nearest"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.float32])
 def test_formats_match_reference(fmt: str, filt: str, dtype: Any) -> None:
     w, h = 97, 61
@@ -214,7 +214,7 @@ def test_planes_too_small_are_rejected() -> None:
     with pytest.raises(InputError, match="uint8"):
         _core.FrameView("gray8", 4, 4, [np.zeros((4, 4), np.uint16)])
     with pytest.raises(InputError, match="unknown pixel format"):
-        _core.FrameView("yuv444p", 4, 4, [y, u, v])
+        _core.FrameView("yuv411p", 4, 4, [y, u, v])
     with pytest.raises(InputError, match="dimensions"):
         _core.FrameView("gray8", 4, 4, [np.zeros((1, 4, 4, 1), np.uint8)])
     with pytest.raises(InputError):
@@ -283,7 +283,7 @@ def test_simd_and_scalar_kernels_agree_exactly(fmt: str) -> None:
         for w, h, shape in [(203, 117, (37, 61, 3)), (45, 31, (29, 19, 3)), (96, 64, (17, 23, 1)), (33, 9, (70, 90, 3))]:
             planes, ref_planes = make(fmt, w, h)
             view = _core.FrameView(fmt, w, h, planes, matrix="bt709")
-            for filt in ["bilinear", "area"]:
+            for filt in ["bilinear", "area", "nearest"]:
                 params = _core.PreprocessParams(filter=filt)
                 for dtype in [np.uint8, np.int8, np.float32]:
                     scale, zp = QUANT[dtype]

@@ -21,7 +21,9 @@ namespace sc {
 
 namespace {
 
-const char* kFormats = "yuv420p, yuvj420p, nv12, nv21, rgb24, bgr24, rgba, bgra, gray8";
+const char* kFormats =
+    "yuv420p, yuvj420p, yuv422p, yuvj422p, yuv444p, yuvj444p, nv12, nv21, yuv420p10le, yuv422p10le, "
+    "yuv444p10le, p010le, rgb24, bgr24, rgba, bgra, gray8, gray10le, gray16le";
 
 PixelFormat parse_format(const std::string& name, bool* full_range_hint) {
     *full_range_hint = false;
@@ -30,6 +32,18 @@ PixelFormat parse_format(const std::string& name, bool* full_range_hint) {
         *full_range_hint = true;
         return PixelFormat::YUV420P;
     }
+    if (name == "yuv422p") return PixelFormat::YUV422P;
+    if (name == "yuv444p") return PixelFormat::YUV444P;
+    if (name == "yuvj422p" || name == "yuvj444p") {
+        *full_range_hint = true;
+        return name == "yuvj422p" ? PixelFormat::YUV422P : PixelFormat::YUV444P;
+    }
+    if (name == "yuv420p10le" || name == "yuv420p10") return PixelFormat::YUV420P10;
+    if (name == "yuv422p10le" || name == "yuv422p10") return PixelFormat::YUV422P10;
+    if (name == "yuv444p10le" || name == "yuv444p10") return PixelFormat::YUV444P10;
+    if (name == "p010le" || name == "p010") return PixelFormat::P010;
+    if (name == "gray10le" || name == "gray10") return PixelFormat::GRAY10;
+    if (name == "gray16le" || name == "gray16") return PixelFormat::GRAY16;
     if (name == "nv12") return PixelFormat::NV12;
     if (name == "nv21") return PixelFormat::NV21;
     if (name == "rgb24") return PixelFormat::RGB24;
@@ -75,7 +89,18 @@ const char* fit_name(Fit f) {
 Filter parse_filter(const std::string& name) {
     if (name == "bilinear") return Filter::Bilinear;
     if (name == "area") return Filter::Area;
-    throw InputError("unknown filter '" + name + "'; use 'bilinear' or 'area' (for strong downscales)");
+    if (name == "nearest") return Filter::Nearest;
+    throw InputError("unknown filter '" + name +
+                     "'; use 'bilinear', 'area' (for strong downscales) or 'nearest'");
+}
+
+const char* filter_name(Filter f) {
+    switch (f) {
+        case Filter::Bilinear: return "bilinear";
+        case Filter::Area: return "area";
+        case Filter::Nearest: return "nearest";
+    }
+    return "bilinear";
 }
 
 std::string plane_label(int index, const char* format) {
@@ -83,16 +108,18 @@ std::string plane_label(int index, const char* format) {
 }
 
 // Borrows one plane; checks it covers `need` so the kernel never reads past the buffer.
-Plane borrow_plane(const py::handle& obj, int index, const char* format, const PlaneShape& need,
+// 16-bit formats also take uint16 arrays (`sample_bytes` 2); strides and sizes stay in bytes.
+Plane borrow_plane(const py::handle& obj, int index, const char* format, const PlaneShape& need, int sample_bytes,
                    std::optional<std::ptrdiff_t> stride, std::vector<py::buffer_info>& views) {
     const std::string label = plane_label(index, format);
     if (!PyObject_CheckBuffer(obj.ptr()))
         throw InputError(label + " is a " + std::string(py::str(py::type::of(obj).attr("__name__"))) +
                          ", not a buffer; pass numpy uint8 arrays or PyAV planes");
     py::buffer_info info = py::reinterpret_borrow<py::buffer>(obj).request();
-    if (info.itemsize != 1)
-        throw InputError(label + " has " + std::to_string(info.itemsize) +
-                         "-byte items; pass uint8 data (numpy: array.astype(np.uint8))");
+    const py::ssize_t item = info.itemsize;
+    if (item != 1 && !(item == 2 && sample_bytes == 2))
+        throw InputError(label + " has " + std::to_string(item) + "-byte items; pass uint8 data" +
+                         (sample_bytes == 2 ? " or uint16 samples" : " (numpy: array.astype(np.uint8))"));
     Plane plane;
     plane.data = static_cast<const uint8_t*>(info.ptr);
     const std::string need_text =
@@ -100,11 +127,11 @@ Plane borrow_plane(const py::handle& obj, int index, const char* format, const P
     if (info.ndim == 1) {
         if (!stride)
             throw InputError(label + " is a 1-D buffer; pass its row stride in `strides` (PyAV: plane.line_size)");
-        if (info.strides[0] != 1) throw InputError(label + " must be a contiguous 1-D buffer");
+        if (info.strides[0] != item) throw InputError(label + " must be a contiguous 1-D buffer");
         if (*stride < need.width_bytes)
             throw InputError(label + ": stride " + std::to_string(*stride) + " is shorter than a row of " +
                              std::to_string(need.width_bytes) + " bytes; give the positive line size");
-        const std::ptrdiff_t length = info.shape[0];
+        const std::ptrdiff_t length = info.shape[0] * item;
         // 64-bit with overflow checks: a huge stride must not wrap into a small extent.
         std::ptrdiff_t extent = 0;
         if (need.rows > 0 &&
@@ -120,7 +147,8 @@ Plane borrow_plane(const py::handle& obj, int index, const char* format, const P
         plane.width_bytes = need.width_bytes;
     } else if (info.ndim == 2 || info.ndim == 3) {
         const bool inner_contiguous =
-            info.ndim == 2 ? info.strides[1] == 1 : (info.strides[2] == 1 && info.strides[1] == info.shape[2]);
+            info.ndim == 2 ? info.strides[1] == item
+                           : (info.strides[2] == item && info.strides[1] == info.shape[2] * item);
         if (!inner_contiguous)
             throw InputError(label + " must have contiguous rows (only the row stride may differ); "
                              "pass np.ascontiguousarray(...) or a row slice of one");
@@ -131,8 +159,9 @@ Plane borrow_plane(const py::handle& obj, int index, const char* format, const P
         plane.stride = info.strides[0];
         // Clamped, never truncated: a plane larger than an int can hold still covers `need`.
         const auto clamp = [](py::ssize_t v) { return int(std::min<py::ssize_t>(v, std::numeric_limits<int>::max())); };
-        py::ssize_t row_bytes = info.shape[1];
-        if (info.ndim == 3 && __builtin_mul_overflow(info.shape[1], info.shape[2], &row_bytes))
+        py::ssize_t row_bytes = 0;
+        if (__builtin_mul_overflow(info.shape[1], item, &row_bytes) ||
+            (info.ndim == 3 && __builtin_mul_overflow(row_bytes, info.shape[2], &row_bytes)))
             row_bytes = std::numeric_limits<py::ssize_t>::max();
         plane.rows = clamp(info.shape[0]);
         plane.width_bytes = clamp(row_bytes);
@@ -173,7 +202,7 @@ FrameView make_frame_view(const std::string& format, int width, int height, cons
         std::optional<std::ptrdiff_t> stride;
         if (strides) stride = (*strides)[size_t(i)];
         f.planes[i] = borrow_plane(planes[size_t(i)], i, name, required_plane_shape(f.format, width, height, i),
-                                   stride, view.views);
+                                   format_info(f.format).sample_bytes, stride, view.views);
     }
     f.num_planes = count;
     return view;
@@ -273,7 +302,7 @@ void bind_preprocess(py::module_& m) {
             "fit", [](const PreprocessParams& p) { return fit_name(p.fit); },
             [](PreprocessParams& p, const std::string& v) { p.fit = parse_fit(v); })
         .def_property(
-            "filter", [](const PreprocessParams& p) { return p.filter == Filter::Area ? "area" : "bilinear"; },
+            "filter", [](const PreprocessParams& p) { return filter_name(p.filter); },
             [](PreprocessParams& p, const std::string& v) { p.filter = parse_filter(v); })
         .def_property("roi", &get_roi, &set_roi)
         .def_readwrite("mean", &PreprocessParams::mean)
@@ -284,7 +313,7 @@ void bind_preprocess(py::module_& m) {
         .def_readwrite("bgr", &PreprocessParams::bgr)
         .def("__repr__", [](const PreprocessParams& p) {
             return std::string("PreprocessParams(fit='") + fit_name(p.fit) + "', filter='" +
-                   (p.filter == Filter::Area ? "area" : "bilinear") + "', roi=" +
+                   filter_name(p.filter) + "', roi=" +
                    std::string(py::str(py::cast(get_roi(p)))) + ", mean=" + std::to_string(p.mean) +
                    ", std=" + std::to_string(p.std) + ", pad_value=" + std::to_string(int(p.pad_value)) +
                    ", bgr=" + (p.bgr ? "True" : "False") + ")";

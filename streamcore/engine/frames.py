@@ -1,7 +1,8 @@
 """Turns PyAV frames and numpy arrays into zero-copy native frame views for preprocess.
 
-PyAV formats other than yuv420p, yuvj420p, nv12, nv21, rgb24, bgr24, rgba, bgra and gray are
-first converted with ``frame.reformat(format="yuv420p")`` (one copy, done by libswscale).
+The native kernel reads 4:2:0, 4:2:2 and 4:4:4 YUV (8- and 10-bit, JPEG full range included),
+NV12/NV21/P010, packed RGB and 8/10/16-bit gray. Other PyAV formats are first converted with
+``frame.reformat(format="yuv420p")`` (one copy, done by libswscale); ``is_native`` says which.
 """
 
 from __future__ import annotations
@@ -14,11 +15,22 @@ from .. import _core
 from ..types import TensorInfo
 from ..errors import InputError
 
-__all__ = ["to_frame_view", "check_tensor"]
+__all__ = ["to_frame_view", "check_tensor", "is_native", "av_format_name", "NATIVE_AV_FORMATS"]
 
+# PyAV format name -> native format name.
 _AV_FORMATS = {
     "yuv420p": "yuv420p",
     "yuvj420p": "yuvj420p",
+    "yuv422p": "yuv422p",
+    "yuvj422p": "yuvj422p",
+    "yuv444p": "yuv444p",
+    "yuvj444p": "yuvj444p",
+    "yuv420p10le": "yuv420p10le",
+    "yuv422p10le": "yuv422p10le",
+    "yuv444p10le": "yuv444p10le",
+    "p010le": "p010le",
+    "gray10le": "gray10le",
+    "gray16le": "gray16le",
     "nv12": "nv12",
     "nv21": "nv21",
     "rgb24": "rgb24",
@@ -28,6 +40,8 @@ _AV_FORMATS = {
     "gray": "gray8",
     "gray8": "gray8",
 }
+NATIVE_AV_FORMATS = frozenset(_AV_FORMATS)
+_FULL_RANGE = ("yuvj420p", "yuvj422p", "yuvj444p")
 _YUV = ("yuv420p", "yuvj420p", "i420", "nv12", "nv21")
 # FFmpeg AVColorSpace values (libavutil/pixfmt.h).
 _AVCOL_SPC_BT709 = 1
@@ -58,9 +72,10 @@ def to_frame_view(
     planes without copying. `matrix` ("bt601"/"bt709") and `range` ("limited"/"full") override
     what the frame says; unspecified YUV is BT.709 from 720 lines up, else BT.601.
     """
-    for option, value in (("format", format), ("matrix", matrix), ("range", range)):
-        if value is not None and not isinstance(value, str):
-            raise InputError(f"{option}={value!r}; pass a string (or leave it out)")
+    if format is not None or matrix is not None or range is not None:  # the per-frame path has none
+        for option, value in (("format", format), ("matrix", matrix), ("range", range)):
+            if value is not None and not isinstance(value, str):
+                raise InputError(f"{option}={value!r}; pass a string (or leave it out)")
     try:
         if _VideoFrame is not None and isinstance(frame, _VideoFrame):
             return _from_av(frame, format, matrix, range)
@@ -77,6 +92,19 @@ def to_frame_view(
         f"cannot preprocess a {type(frame).__name__}; pass an av.VideoFrame or a uint8 numpy array "
         "(HxWx3 RGB, HxWx4 RGBA, HxW gray, or (H*3//2)xW yuv420p/nv12 with format=...)"
     )
+
+
+def av_format_name(frame: Any) -> Optional[str]:
+    """The PyAV pixel format name of an ``av.VideoFrame``; None for anything else."""
+    if _VideoFrame is not None and isinstance(frame, _VideoFrame):
+        return str(frame.format.name)
+    return None
+
+
+def is_native(frame: Any) -> bool:
+    """Whether `frame` reaches the kernel without a swscale copy (numpy arrays always do)."""
+    name = av_format_name(frame)
+    return name is None or name in _AV_FORMATS
 
 
 def _default_matrix(height: int) -> str:
@@ -104,7 +132,7 @@ def _from_av(frame: Any, format: Optional[str], matrix: Optional[str], range: Op
         elif color_range == _AVCOL_RANGE_MPEG:
             range = "limited"
         else:
-            range = "full" if fmt == "yuvj420p" else "limited"
+            range = "full" if fmt in _FULL_RANGE else "limited"
     planes = frame.planes
     return _core.FrameView(
         fmt, frame.width, frame.height, planes, [p.line_size for p in planes], matrix=matrix, range=range

@@ -192,6 +192,8 @@ class Pipeline:
         max_reconnect_delay: float = 30.0,
         format: Optional[str] = None,
         options: Optional[Dict[str, str]] = None,
+        hwaccel: Optional[str] = None,
+        skip_frames: str = "auto",
     ) -> Stream:
         """Starts a source and returns its Stream.
 
@@ -203,7 +205,15 @@ class Pipeline:
         sampled out); `realtime` paces a file at its own frame rate. Live sources reopen
         with exponential backoff (`reconnect_delay` doubling up to `max_reconnect_delay`)
         when they close or send nothing for `stall_timeout` seconds. `format`/`options`
-        go to FFmpeg (av.open).
+        go to FFmpeg (av.open). `hwaccel` ("auto", "vaapi", "qsv", "cuda", "videotoolbox",
+        "v4l2m2m", or another PyAV device type) decodes on hardware; without a hardware path
+        the stream decodes in software, says so once in the log and in its stats
+        (`decoder`, `hwaccel_fallback`). `skip_frames`: under an `fps` cap below the stream's
+        rate the decoder leaves out the non-reference frames the cap will not keep ("auto": the
+        frames kept are those kept without it); "nonref" leaves out every non-reference frame
+        (a kept frame may move to the next decoded one), "keyframes" decodes keyframes only,
+        "none" every frame. Results keep their true index and pts; frames left out count as
+        sampled out (`decode_skipped` in the stats).
         """
         if self._state != "running":
             raise EngineClosedError("the pipeline is not running; use `async with Pipeline(...) as p`")
@@ -224,6 +234,8 @@ class Pipeline:
             format=format,
             options=options,
             unique=self._unique,
+            hwaccel=hwaccel,
+            skip_frames=skip_frames,
         )
         display_name, kind, is_live = built.name, built.kind, built.live
         if display_name in self._streams:

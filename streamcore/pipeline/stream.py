@@ -18,6 +18,7 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Union
 
+from ..engine.frames import NATIVE_AV_FORMATS, av_format_name
 from ..errors import InferenceError, SourceError, StreamcoreError
 from ..sources import AnySource, AsyncIterableSource, SourceFrame
 from ..sources.urls import redact
@@ -102,6 +103,9 @@ class Stream:
         self.classified = 0
         self.object_errors = 0
         self.skipped_objects = 0
+        self.fused_frames = 0  # frames the native kernel read as decoded
+        self.reformatted_frames = 0  # frames swscale converted first (a format with no native path)
+        self.pixel_format: Optional[str] = None  # of the latest PyAV frame
         self._camera = Rate()
         self._process = Rate()
         self._detection = Rate()
@@ -262,9 +266,24 @@ class Stream:
             if item.kind == "end":
                 return
 
+    def _count_format(self, frame: Any) -> None:
+        name = av_format_name(frame)
+        if name is None:  # a numpy image
+            self.fused_frames += 1
+            return
+        self.pixel_format = name
+        if name in NATIVE_AV_FORMATS:
+            self.fused_frames += 1
+            return
+        self.reformatted_frames += 1
+        if self.reformatted_frames == 1:
+            log.info("%s: %s frames have no native preprocess path; each is converted to yuv420p "
+                     "with swscale first (one copy per frame)", self.name, name)
+
     async def _infer(self, item: SourceFrame) -> StreamResult:
         record = StreamResult(self.name, "result", index=item.index, pts=item.pts, time=item.time,
                               captured_at=item.captured_wall)
+        self._count_format(item.frame)
         try:
             result = await self._infer_frame(item.frame)
         except StreamcoreError as e:
@@ -377,6 +396,12 @@ class Stream:
             "results": self.results_count,
             "dropped": self.dropped,
             "sampled_out": self.sampled_out,
+            "fused_frames": self.fused_frames,
+            "reformatted_frames": self.reformatted_frames,
+            "pixel_format": self.pixel_format,
+            "decoder": getattr(self._source, "decoder", None),
+            "hwaccel_fallback": getattr(self._source, "hwaccel_fallback", None),
+            "decode_skipped": getattr(self._source, "decode_skipped", 0),
             "errors": self.errors,
             "packet_errors": self.packet_errors,
             "reconnects": self.reconnects,

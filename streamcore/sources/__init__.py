@@ -7,8 +7,9 @@ import os
 from typing import Any, Callable, Dict, Optional, Union
 
 from ..errors import InputError, SourceNotFoundError
-from .av_source import AvSource, LiveOptions
+from .av_source import SKIP_FRAMES, AvSource, LiveOptions
 from .base import STATES, FrameGate, Sink, Source, SourceFrame
+from .hwaccel import check_hwaccel, hwaccel_names
 from .iterables import AsyncIterableSource, IterableSource, is_iterable_source
 from .urls import redact, source_kind
 
@@ -25,6 +26,8 @@ __all__ = [
     "Sink",
     "Source",
     "SourceFrame",
+    "check_hwaccel",
+    "hwaccel_names",
     "is_iterable_source",
     "open_source",
     "redact",
@@ -43,6 +46,8 @@ def open_source(
     format: Optional[str] = None,
     options: Optional[Dict[str, str]] = None,
     unique: Optional[Callable[[str], str]] = None,
+    hwaccel: Optional[str] = None,
+    skip_frames: str = "auto",
 ) -> AnySource:
     """The source for `source`: a file path (str or os.PathLike), a URL (rtsp://,
     http(s)://, udp://, ...) or a V4L2 device (/dev/videoN) read by PyAV, or a sync or async
@@ -52,8 +57,14 @@ def open_source(
     `fps` and `realtime` make its FrameGate; `live_options`, `format` and `options` go to
     PyAV sources. The source is named `name` (redacted), else after its location ("frames"
     for iterables), passed through `unique`. A file that does not exist raises
-    SourceNotFoundError, anything else that cannot give frames InputError.
+    SourceNotFoundError, anything else that cannot give frames InputError. `hwaccel` picks a
+    hardware decoder for PyAV sources (see sources/hwaccel.py; InputError for a name PyAV
+    does not know). `skip_frames` says what the decoder may leave out under an fps cap
+    (SKIP_FRAMES; see AvSource).
     """
+    hwaccel = check_hwaccel(hwaccel)
+    if skip_frames not in SKIP_FRAMES:
+        raise InputError(f"skip_frames={skip_frames!r}; use one of {', '.join(map(repr, SKIP_FRAMES))}")
     gate = FrameGate(fps, realtime)
     display_name = redact(name) if name is not None else None
     unique = unique or _same
@@ -73,7 +84,11 @@ def open_source(
             live_options=live_options or LiveOptions(),
             format=format,
             options=dict(options or {}),
+            hwaccel=hwaccel,
+            skip_frames=skip_frames,
         )
+    if hwaccel is not None and is_iterable_source(source):
+        raise InputError(f"hwaccel={hwaccel!r} applies to files, URLs and cameras; an iterable gives decoded frames")
     if is_iterable_source(source):
         display_name = display_name or unique("frames")
         if hasattr(source, "__aiter__"):

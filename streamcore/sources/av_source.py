@@ -6,13 +6,14 @@ frames. Live sources reopen with exponential backoff when they close or stall.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import os
 import stat
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import av
 import av.error
@@ -26,9 +27,13 @@ from ..errors import (
     UnsupportedSourceError,
 )
 from .base import FrameGate, Sink, SourceFrame
+from .hwaccel import m2m_decoder, open_candidates
 from .urls import redact, scheme, source_kind
 
-__all__ = ["AvSource", "LiveOptions"]
+__all__ = ["AvSource", "LiveOptions", "SKIP_FRAMES"]
+
+# skip_frames= values: what the decoder may leave undecoded when the fps cap samples frames out.
+SKIP_FRAMES = ("auto", "nonref", "keyframes", "none")
 
 log = logging.getLogger("streamcore.sources")
 
@@ -55,8 +60,25 @@ class AvSource:
     live_options: LiveOptions = field(default_factory=LiveOptions)
     format: Optional[str] = None
     options: Dict[str, str] = field(default_factory=dict)
+    hwaccel: Optional[str] = None  # checked by hwaccel.check_hwaccel
+    # "auto": non-reference frames are not decoded when an fps cap below the stream's rate is set;
+    # "nonref" always, "keyframes" keyframes only, "none" every frame.
+    skip_frames: str = "auto"
+    decode_skipped: int = field(default=0, init=False)  # frames the decoder left out (sampled out)
+    # What decodes (read by the stream's stats): "software", a device type or a decoder name,
+    # and why a requested hwaccel fell back to software (None when it did not).
+    decoder: str = field(default="software", init=False)
+    hwaccel_fallback: Optional[str] = field(default=None, init=False)
     # Frames of earlier connections: a live stream's indices go on across reconnects.
     _offset: int = field(default=0, init=False)
+    _decoder_ctx: Any = field(default=None, init=False)  # a v4l2m2m decoder, else the stream's own
+    # While the decoder skips frames, indices come from packet timestamps: the pts of every
+    # packet demuxed and not yet matched by a decoded frame (a min-heap), and the next index.
+    _skipping: bool = field(default=False, init=False)
+    _skip_each: bool = field(default=False, init=False)  # "auto": skip_frame decided per packet
+    _skip_now: str = field(default="DEFAULT", init=False)
+    _pending_pts: List[int] = field(default_factory=list, init=False)
+    _display: int = field(default=0, init=False)
 
     @property
     def url(self) -> str:
@@ -137,7 +159,7 @@ class AvSource:
         timeout = (self.live_options.open_timeout, self.live_options.stall_timeout) if networked else None
         started = time.monotonic()
         try:
-            container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout)
+            container = self._open_decoding(path, fmt, options, timeout)
         except av.error.FileNotFoundError:
             raise SourceNotFoundError(f"{self.name}: no such file {self.url}; check the path") from None
         except av.error.FFmpegError as e:
@@ -158,6 +180,31 @@ class AvSource:
             container.close()
             raise
         return container
+
+    def _open_decoding(self, path: str, fmt: Optional[str], options: Dict[str, str], timeout: Any) -> Any:
+        """av.open on the first hardware device that takes the stream, else in software."""
+        failures = []
+        candidates = open_candidates(self.hwaccel) if self.hwaccel_fallback is None else []
+        for device, accel in candidates:
+            try:
+                container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout, hwaccel=accel)
+            except (av.error.FileNotFoundError, av.error.ExitError, av.error.TimeoutError):
+                raise  # the source itself failed: no point trying it in software
+            except (av.error.FFmpegError, RuntimeError, NotImplementedError, OSError, ValueError) as e:
+                failures.append(f"{device}: {redact(str(e)) or type(e).__name__}")
+                continue
+            self.decoder = device
+            return container
+        container = av.open(path, mode="r", format=fmt, options=options, timeout=timeout)
+        if candidates or (self.hwaccel not in (None, "v4l2m2m") and self.hwaccel_fallback is None):
+            self._fall_back("; ".join(failures) or "this FFmpeg build has no hardware device type")
+        return container
+
+    def _fall_back(self, why: str) -> None:
+        self.decoder = "software"
+        if self.hwaccel_fallback is None:
+            log.warning("%s: hwaccel=%s is not available (%s); decoding in software", self.name, self.hwaccel, why)
+        self.hwaccel_fallback = why
 
     def _open_error(self, e: Exception, networked: bool = False, reconnecting: bool = False) -> SourceError:
         if isinstance(e, av.error.InvalidDataError) and networked:
@@ -191,6 +238,54 @@ class AvSource:
             )
         stream.thread_type = "SLICE" if self.live else "AUTO"
         codec.thread_count = max(1, self.threads)
+        self._decoder_ctx = None
+        mode = self._skip_mode(stream)
+        self._skipping = mode is not None
+        self._skip_each = self.skip_frames == "auto" and mode is not None
+        self._pending_pts, self._display = [], 0
+        self._skip_now = "DEFAULT" if self._skip_each else (mode or "DEFAULT")
+        codec.skip_frame = self._skip_now
+        if self.hwaccel == "v4l2m2m" and self.hwaccel_fallback is None:
+            decoder, why = m2m_decoder(stream)
+            if decoder is None:
+                self._fall_back(why)
+            else:
+                self._decoder_ctx = decoder
+                self.decoder = str(decoder.name)
+
+    def _skip_mode(self, stream: Any) -> Optional[str]:
+        """The decoder's skip_frame setting (None: decode every frame). Under "auto" it applies
+        only to packets whose frame the fps cap will certainly leave out (_skip_packet), so the
+        frames kept are exactly those kept without skipping."""
+        if self.skip_frames == "keyframes":
+            return "NONKEY"
+        if self.skip_frames == "nonref":
+            return "NONREF"
+        if self.skip_frames == "auto" and self.gate.fps is not None:
+            rate = stream.average_rate or stream.guessed_rate
+            if rate is None or float(rate) > self.gate.fps:
+                return "NONREF"
+        return None
+
+    def _index_of(self, frame: Any, sink: Sink) -> int:
+        """A decoded frame's display index while the decoder skips: every pending packet pts
+        below this frame's is a frame the decoder left out (counted as sampled out)."""
+        pending = self._pending_pts
+        pts = frame.pts
+        if pts is not None:
+            while pending and pending[0] < pts:
+                heapq.heappop(pending)
+                self._skipped(sink)
+            if pending and pending[0] == pts:
+                heapq.heappop(pending)
+        index = self._display
+        self._display += 1
+        return index
+
+    def _skipped(self, sink: Sink) -> None:
+        self._display += 1
+        self.decode_skipped += 1
+        sink.sampled()
 
     def _decode(self, container: Any, sink: Sink) -> "tuple[int, Optional[StreamcoreError]]":
         """Decodes until the end, a stall or stop. Returns (frames decoded, why it ended)."""
@@ -227,17 +322,28 @@ class AvSource:
                 break
             if packet.size == 0 and packet.dts is None:
                 continue  # demux's own flush packet; the decoder is flushed below
+            if self._skipping:
+                if packet.pts is None and index == 0 and not self._pending_pts:
+                    self._stop_skipping(stream)  # no timestamps to keep true indices with
+                elif packet.pts is not None:
+                    heapq.heappush(self._pending_pts, packet.pts)
+                    if self._skip_each:
+                        self._skip_packet(stream, packet)
             try:
-                frames = packet.decode()
+                frames = packet.decode() if self._decoder_ctx is None else self._decoder_ctx.decode(packet)
             except (av.error.FFmpegError, ValueError) as e:
                 lost += 1
+                if self._skipping and packet.pts in self._pending_pts:  # no frame will come of it
+                    self._pending_pts.remove(packet.pts)
+                    heapq.heapify(self._pending_pts)
                 sink.error(DecodeError(f"{self.name}: skipped a packet that does not decode "
                                        f"(after frame {index - 1}): {redact(str(e))}"))
                 continue
             for frame in frames:
                 last_frame = time.monotonic()
-                if not self._emit(sink, frame, index):
-                    return index, None
+                at = self._index_of(frame, sink) if self._skipping else index
+                if not self._emit(sink, frame, at):
+                    return self._frames_seen(index), None
                 index += 1
             if interrupted_after is not None and waited >= interrupted_after:
                 sink.state("stalled")
@@ -252,6 +358,11 @@ class AvSource:
                 )
                 break
         index = self._flush(stream, sink, index)
+        if self._skipping and not sink.stopping.is_set():
+            while self._pending_pts:  # frames after the last decoded one were left out too
+                heapq.heappop(self._pending_pts)
+                self._skipped(sink)
+        index = self._frames_seen(index)
         if outcome is None and not self.live and declared and index + lost < declared and not sink.stopping.is_set():
             outcome = DecodeError(
                 f"{self.name}: {self.url} ended after {index} of its {declared} frames; "
@@ -259,9 +370,29 @@ class AvSource:
             )
         return index, outcome
 
+    def _skip_packet(self, stream: Any, packet: Any) -> None:
+        """NONREF for a packet whose frame comes before the gate's next slot, else DEFAULT
+        (a reference frame is decoded either way: later frames depend on it)."""
+        base = packet.time_base
+        t = float(packet.pts * base) if base is not None else None
+        want = "NONREF" if self.gate.rejects(t) else "DEFAULT"
+        if want != self._skip_now:
+            (self._decoder_ctx or stream.codec_context).skip_frame = want
+            self._skip_now = want
+
+    def _stop_skipping(self, stream: Any) -> None:
+        self._skipping = False
+        (self._decoder_ctx or stream.codec_context).skip_frame = "DEFAULT"
+        log.info("%s: %s has no packet timestamps; decoding every frame to keep true frame indices",
+                 self.name, self.url)
+
+    def _frames_seen(self, decoded: int) -> int:
+        """Frames of this connection so far: decoded ones, or (skipping) decoded and left out."""
+        return self._display if self._skipping else decoded
+
     def _flush(self, stream: Any, sink: Sink, index: int) -> int:
         try:
-            remaining = stream.codec_context.decode(None)
+            remaining = (self._decoder_ctx or stream.codec_context).decode(None)
         except (av.error.FFmpegError, ValueError):
             return index
         for frame in remaining:
@@ -269,7 +400,8 @@ class AvSource:
                 # Frames drained from the decoder carry no time base (PyAV sets it per
                 # packet), so their time would be NaN: they are on the stream's clock.
                 frame.time_base = stream.time_base
-            if not self._emit(sink, frame, index):
+            at = self._index_of(frame, sink) if self._skipping else index
+            if not self._emit(sink, frame, at):
                 break
             index += 1
         return index

@@ -94,6 +94,12 @@ class FrameGate:
             return True
         return False
 
+    def rejects(self, stream_time: Optional[float]) -> bool:
+        """True when a frame at `stream_time` will certainly not be kept: it lies before the next
+        slot, which only moves forward (until restart)."""
+        return self.fps is not None and stream_time is not None and self._next_slot is not None and \
+            stream_time < self._next_slot - 1e-6
+
     def pace(self, stream_time: Optional[float], stopping: threading.Event) -> None:
         if not self.realtime or stream_time is None:
             return

@@ -39,7 +39,7 @@ Affine3 pixel_map(const Frame& frame, int out_channels) {
         }
         return a;
     }
-    if (frame.format == PixelFormat::GRAY8) {
+    if (is_gray(frame.format)) {
         for (int c = 0; c < out_channels; ++c) a.m[c][0] = 1;
         return a;
     }

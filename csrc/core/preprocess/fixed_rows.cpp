@@ -17,10 +17,24 @@ std::atomic<bool> simd_allowed{true};
 
 inline int16_t mulhrs(int a, int b) { return int16_t((a * b + (1 << 14)) >> 15); }
 
-void blend_scalar(const uint8_t* const* rows, const int16_t* weights, int k, size_t from, size_t n, int16_t* out) {
+struct Load8 {
+    int operator()(const uint8_t* row, size_t i) const { return row[i] << kSampleBits; }
+};
+
+struct Load16 {
+    SampleFormat f;
+    int operator()(const uint8_t* row, size_t i) const {
+        const int v = row[2 * i] | (row[2 * i + 1] << 8);  // little-endian on any host
+        return ((v < f.max ? v : f.max) << f.left) >> f.right;
+    }
+};
+
+template <typename Load>
+void blend_scalar(const uint8_t* const* rows, const int16_t* weights, int k, size_t from, size_t n,
+                  const Load& load, int16_t* out) {
     for (size_t i = from; i < n; ++i) {
         int sum = 0;
-        for (int r = 0; r < k; ++r) sum += mulhrs(rows[r][i] << kSampleBits, weights[r]);
+        for (int r = 0; r < k; ++r) sum += mulhrs(load(rows[r], i), weights[r]);
         out[i] = int16_t(sum);
     }
 }
@@ -45,23 +59,38 @@ bool has_avx2() {
     return yes;
 }
 
-__attribute__((target("avx2"))) inline __m256i q6_avx2(const uint8_t* row, size_t i) {
-    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i)));
-    return _mm256_slli_epi16(v, kSampleBits);
-}
+// 16 samples from element i, as Q6 int16 lanes.
+struct Avx8 {
+    __attribute__((target("avx2"))) __m256i operator()(const uint8_t* row, size_t i) const {
+        const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i)));
+        return _mm256_slli_epi16(v, kSampleBits);
+    }
+};
 
+struct Avx16 {
+    __m256i max;
+    __m128i left, right;
+    __attribute__((target("avx2"))) __m256i operator()(const uint8_t* row, size_t i) const {
+        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * i));
+        v = _mm256_min_epu16(v, max);
+        return _mm256_srl_epi16(_mm256_sll_epi16(v, left), right);
+    }
+};
+
+template <typename Load>
 __attribute__((target("avx2"))) inline __m256i blend16_avx2(const uint8_t* const* rows, const int16_t* weights,
-                                                             int k, size_t i) {
+                                                             int k, size_t i, const Load& load) {
     __m256i acc = _mm256_setzero_si256();
     for (int r = 0; r < k; ++r)
-        acc = _mm256_add_epi16(acc, _mm256_mulhrs_epi16(q6_avx2(rows[r], i), _mm256_set1_epi16(weights[r])));
+        acc = _mm256_add_epi16(acc, _mm256_mulhrs_epi16(load(rows[r], i), _mm256_set1_epi16(weights[r])));
     return acc;
 }
 
 // Returns how many leading samples it wrote (all of them when n >= 16: the last step overlaps the
 // previous one instead of leaving a scalar tail, and never reads before rows[r] or past rows[r] + n).
+template <typename Load>
 __attribute__((target("avx2"))) size_t blend_avx2(const uint8_t* const* rows, const int16_t* weights, int k, size_t n,
-                                                  int16_t* out) {
+                                                  const Load& load, int16_t* out) {
     if (n < 16) return 0;
     if (k == 2) {
         const uint8_t *a = rows[0], *b = rows[1];
@@ -69,7 +98,7 @@ __attribute__((target("avx2"))) size_t blend_avx2(const uint8_t* const* rows, co
         for (size_t i = 0;; i += 16) {
             if (i + 16 > n) i = n - 16;
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
-                                _mm256_add_epi16(_mm256_mulhrs_epi16(q6_avx2(a, i), wa), _mm256_mulhrs_epi16(q6_avx2(b, i), wb)));
+                                _mm256_add_epi16(_mm256_mulhrs_epi16(load(a, i), wa), _mm256_mulhrs_epi16(load(b, i), wb)));
             if (i + 16 == n) return n;
         }
     }
@@ -82,11 +111,11 @@ __attribute__((target("avx2"))) size_t blend_avx2(const uint8_t* const* rows, co
         const __m256i w = _mm256_set1_epi16(weights[r]);
         for (size_t i = 0; i < full; i += 16) {
             __m256i* dst = reinterpret_cast<__m256i*>(out + i);
-            const __m256i term = _mm256_mulhrs_epi16(q6_avx2(row, i), w);
+            const __m256i term = _mm256_mulhrs_epi16(load(row, i), w);
             _mm256_storeu_si256(dst, r == 0 ? term : _mm256_add_epi16(_mm256_loadu_si256(dst), term));
         }
     }
-    if (full < n) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n - 16), blend16_avx2(rows, weights, k, n - 16));
+    if (full < n) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n - 16), blend16_avx2(rows, weights, k, n - 16, load));
     return n;
 }
 
@@ -120,12 +149,48 @@ __attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedT
 
 }  // namespace
 
-void blend_rows_q6(const uint8_t* const* rows, const int16_t* weights, int k, size_t n, int16_t* out) {
-    size_t done = 0;
+SampleFormat sample_format(int bytes, int bits, bool high_aligned) {
+    SampleFormat f;
+    f.bytes = bytes;
+    if (bytes == 1) {
+        f.max = 0xFF;
+        f.left = kSampleBits;
+    } else if (high_aligned) {
+        f.right = 16 - (8 + kSampleBits);  // the top 14 bits: v >> 2
+    } else {
+        f.max = (1 << bits) - 1;  // stray high bits would overflow the int16 lanes
+        f.left = 8 + kSampleBits - bits;
+    }
+    return f;
+}
+
 #ifdef SC_HAVE_AVX2_KERNELS
-    if (simd_enabled() && has_avx2()) done = blend_avx2(rows, weights, k, n, out);
+namespace {
+
+__attribute__((target("avx2"))) size_t blend16_dispatch(const uint8_t* const* rows, const int16_t* weights, int k,
+                                                        size_t n, const SampleFormat& f, int16_t* out) {
+    const Avx16 load{_mm256_set1_epi16(int16_t(uint16_t(f.max))), _mm_cvtsi32_si128(f.left),
+                     _mm_cvtsi32_si128(f.right)};
+    return blend_avx2(rows, weights, k, n, load, out);
+}
+
+}  // namespace
 #endif
-    blend_scalar(rows, weights, k, done, n, out);
+
+void blend_rows_q6(const uint8_t* const* rows, const int16_t* weights, int k, size_t n, const SampleFormat& format,
+                   int16_t* out) {
+    size_t done = 0;
+    if (format.bytes == 1) {
+#ifdef SC_HAVE_AVX2_KERNELS
+        if (simd_enabled() && has_avx2()) done = blend_avx2(rows, weights, k, n, Avx8{}, out);
+#endif
+        blend_scalar(rows, weights, k, done, n, Load8{}, out);
+        return;
+    }
+#ifdef SC_HAVE_AVX2_KERNELS
+    if (simd_enabled() && has_avx2()) done = blend16_dispatch(rows, weights, k, n, format, out);
+#endif
+    blend_scalar(rows, weights, k, done, n, Load16{format}, out);
 }
 
 void gather_taps_q6(const int16_t* src, const FixedTaps& taps, float* out) {

@@ -11,9 +11,22 @@ constexpr int kSampleBits = 6;      // blended samples are pixel * 64
 constexpr int kRowWeightBits = 15;  // vertical weights, below 1 << 15
 constexpr int kTapWeightBits = 14;  // horizontal weights, at most 1 << 14
 
-// out[i] = sum_k round((rows[k][i] * 64 * weights[k]) / 2^15) for i < n (the rounding of vpmulhrsw).
-// Reads exactly rows[k][0..n), nothing beyond.
-void blend_rows_q6(const uint8_t* const* rows, const int16_t* weights, int k, size_t n, int16_t* out);
+// How a row's samples become Q6 (pixel * 64 on the 8-bit scale): 8-bit samples are shifted up by 6;
+// little-endian 16-bit samples are clamped to `max`, shifted left by `left`, then right by `right`
+// (10-bit in the low bits: min(v, 1023) << 4; in the high bits, or 16-bit: v >> 2).
+struct SampleFormat {
+    int bytes = 1;
+    int max = 0xFFFF;
+    int left = 0;
+    int right = 0;
+};
+
+SampleFormat sample_format(int bytes, int bits, bool high_aligned);
+
+// out[i] = sum_k round((q6(rows[k][i]) * weights[k]) / 2^15) for i < n (the rounding of vpmulhrsw).
+// Reads exactly bytes [0, n * format.bytes) of each row, nothing beyond.
+void blend_rows_q6(const uint8_t* const* rows, const int16_t* weights, int k, size_t n, const SampleFormat& format,
+                   int16_t* out);
 
 // The horizontal taps of one channel, in blended-row elements.
 struct FixedTaps {

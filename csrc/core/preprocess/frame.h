@@ -6,7 +6,15 @@
 
 namespace sc {
 
-enum class PixelFormat { YUV420P, NV12, NV21, RGB24, BGR24, RGBA, BGRA, GRAY8 };
+// 10/16-bit formats are little-endian 16-bit samples; they are read as sample / 2^(bits - 8)
+// (their high 8 bits plus a fraction), so colour handling is the same as for 8-bit frames.
+enum class PixelFormat {
+    YUV420P, NV12, NV21, RGB24, BGR24, RGBA, BGRA, GRAY8,
+    YUV422P, YUV444P,                      // planar, chroma halved horizontally / not subsampled
+    YUV420P10, YUV422P10, YUV444P10,       // planar 10-bit in the low bits (yuv4xxp10le)
+    P010,                                  // NV12 layout, 10-bit in the high bits (p010le)
+    GRAY10, GRAY16,                        // gray10le (low bits), gray16le
+};
 enum class Matrix { BT601, BT709 };
 enum class Range { Limited, Full };
 
@@ -29,7 +37,7 @@ struct Frame {
 };
 
 enum class Fit { Stretch, Letterbox, CenterCrop };
-enum class Filter { Bilinear, Area };
+enum class Filter { Bilinear, Area, Nearest };
 
 struct Roi {
     int x = 0, y = 0, w = 0, h = 0;  // w == 0 or h == 0: the whole frame

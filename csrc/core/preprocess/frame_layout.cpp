@@ -7,14 +7,39 @@
 
 namespace sc {
 
-int plane_count(PixelFormat format) {
-    switch (format) {
-        case PixelFormat::YUV420P: return 3;
-        case PixelFormat::NV12:
-        case PixelFormat::NV21: return 2;
-        default: return 1;
-    }
+namespace {
+
+constexpr FormatInfo kFormats[] = {
+    // name          planes yuv   gray   bytes sx sy interleaved bits high
+    {"yuv420p",      3, true,  false, 1, 1, 1, false, 8,  false},
+    {"nv12",         2, true,  false, 1, 1, 1, true,  8,  false},
+    {"nv21",         2, true,  false, 1, 1, 1, true,  8,  false},
+    {"rgb24",        1, false, false, 1, 0, 0, false, 8,  false},
+    {"bgr24",        1, false, false, 1, 0, 0, false, 8,  false},
+    {"rgba",         1, false, false, 1, 0, 0, false, 8,  false},
+    {"bgra",         1, false, false, 1, 0, 0, false, 8,  false},
+    {"gray8",        1, false, true,  1, 0, 0, false, 8,  false},
+    {"yuv422p",      3, true,  false, 1, 1, 0, false, 8,  false},
+    {"yuv444p",      3, true,  false, 1, 0, 0, false, 8,  false},
+    {"yuv420p10le",  3, true,  false, 2, 1, 1, false, 10, false},
+    {"yuv422p10le",  3, true,  false, 2, 1, 0, false, 10, false},
+    {"yuv444p10le",  3, true,  false, 2, 0, 0, false, 10, false},
+    {"p010le",       2, true,  false, 2, 1, 1, true,  10, true},
+    {"gray10le",     1, false, true,  2, 0, 0, false, 10, false},
+    {"gray16le",     1, false, true,  2, 0, 0, false, 16, true},
+};
+
+static_assert(sizeof(kFormats) / sizeof(kFormats[0]) == size_t(PixelFormat::GRAY16) + 1,
+              "one kFormats row per PixelFormat, in enum order");
+
+}  // namespace
+
+const FormatInfo& format_info(PixelFormat format) {
+    const size_t i = size_t(format);
+    return kFormats[i < sizeof(kFormats) / sizeof(kFormats[0]) ? i : 0];
 }
+
+int plane_count(PixelFormat format) { return format_info(format).planes; }
 
 int bytes_per_pixel(PixelFormat format) {
     switch (format) {
@@ -22,14 +47,13 @@ int bytes_per_pixel(PixelFormat format) {
         case PixelFormat::BGR24: return 3;
         case PixelFormat::RGBA:
         case PixelFormat::BGRA: return 4;
-        default: return 1;
+        default: return format_info(format).sample_bytes;
     }
 }
 
-bool is_yuv(PixelFormat format) {
-    return format == PixelFormat::YUV420P || format == PixelFormat::NV12 ||
-           format == PixelFormat::NV21;
-}
+bool is_yuv(PixelFormat format) { return format_info(format).yuv; }
+
+bool is_gray(PixelFormat format) { return format_info(format).gray; }
 
 void check_frame_size(int width, int height) {
     if (width <= 0 || height <= 0)
@@ -55,24 +79,14 @@ int checked_int(int64_t value, const char* what) {
 PlaneShape required_plane_shape(PixelFormat format, int width, int height, int index) {
     const int64_t w = width, h = height;
     if (index == 0) return {checked_int(h, "height"), checked_int(w * bytes_per_pixel(format), "row")};
-    const int64_t chroma_w = (w + 1) / 2, chroma_h = (h + 1) / 2;
-    if (format == PixelFormat::YUV420P) return {checked_int(chroma_h, "height"), checked_int(chroma_w, "row")};
-    return {checked_int(chroma_h, "height"), checked_int(2 * chroma_w, "row")};  // interleaved UV / VU
+    const FormatInfo& f = format_info(format);
+    const int64_t chroma_w = (w + (1 << f.chroma_shift_x) - 1) >> f.chroma_shift_x;
+    const int64_t chroma_h = (h + (1 << f.chroma_shift_y) - 1) >> f.chroma_shift_y;
+    const int64_t row = chroma_w * f.sample_bytes * (f.interleaved_chroma ? 2 : 1);  // UV pairs interleaved
+    return {checked_int(chroma_h, "height"), checked_int(row, "row")};
 }
 
-const char* format_name(PixelFormat format) {
-    switch (format) {
-        case PixelFormat::YUV420P: return "yuv420p";
-        case PixelFormat::NV12: return "nv12";
-        case PixelFormat::NV21: return "nv21";
-        case PixelFormat::RGB24: return "rgb24";
-        case PixelFormat::BGR24: return "bgr24";
-        case PixelFormat::RGBA: return "rgba";
-        case PixelFormat::BGRA: return "bgra";
-        case PixelFormat::GRAY8: return "gray8";
-    }
-    return "unknown";
-}
+const char* format_name(PixelFormat format) { return format_info(format).name; }
 
 void check_frame(const Frame& frame) {
     check_frame_size(frame.width, frame.height);

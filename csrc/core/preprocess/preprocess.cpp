@@ -22,13 +22,13 @@ namespace {
 
 struct Channel {
     int plane;
-    int offset;  // byte within a sample
+    int offset;  // element within a sample
 };
 
 struct PlaneUse {
     bool used = false;
     bool chroma = false;
-    int step = 1;  // bytes per sample
+    int step = 1;  // elements (8- or 16-bit) per sample
 };
 
 // Reused across calls on the same thread: no heap traffic once warmed up.
@@ -68,11 +68,12 @@ void check_tensor(const TensorDesc& t) {
 // Input channels in the order colour.h expects: (Y, U, V), (R, G, B) or (gray).
 int input_channels(const Frame& frame, int out_channels, Channel* ch, PlaneUse* planes) {
     const PixelFormat f = frame.format;
-    if (is_yuv(f)) {
+    const FormatInfo& info = format_info(f);
+    if (info.yuv) {
         planes[0] = {true, false, 1};
         ch[0] = {0, 0};
         if (out_channels == 1) return 1;
-        if (f == PixelFormat::YUV420P) {
+        if (!info.interleaved_chroma) {
             planes[1] = {true, true, 1};
             planes[2] = {true, true, 1};
             ch[1] = {1, 0};
@@ -85,11 +86,12 @@ int input_channels(const Frame& frame, int out_channels, Channel* ch, PlaneUse* 
         }
         return 3;
     }
-    planes[0] = {true, false, bytes_per_pixel(f)};
-    if (f == PixelFormat::GRAY8) {
+    if (info.gray) {
+        planes[0] = {true, false, 1};
         ch[0] = {0, 0};
         return 1;
     }
+    planes[0] = {true, false, bytes_per_pixel(f)};
     const bool swapped = f == PixelFormat::BGR24 || f == PixelFormat::BGRA;
     for (int c = 0; c < 3; ++c) ch[c] = {0, swapped ? 2 - c : c};
     return 3;
@@ -188,10 +190,13 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
     build_taps(s.x_luma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x, roi_x1, false);
     build_taps(s.y_luma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y, roi_y1, false);
     const bool any_chroma = planes[1].used;
+    const FormatInfo& info = format_info(frame.format);
     if (any_chroma) {
-        build_taps(s.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> 1, roi_x1 >> 1, true);
-        build_taps(s.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> 1, roi_y1 >> 1, true);
+        const int sx = info.chroma_shift_x, sy = info.chroma_shift_y;
+        build_taps(s.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> sx, roi_x1 >> sx, sx != 0);
+        build_taps(s.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> sy, roi_y1 >> sy, sy != 0);
     }
+    const SampleFormat samples = sample_format(info.sample_bytes, info.bits, info.high_aligned);
     const Taps* x_taps[2] = {&s.x_luma, &s.x_chroma};
     const Taps* y_taps[2] = {&s.y_luma, &s.y_chroma};
     for (int axis = 0; axis < (any_chroma ? 2 : 1); ++axis) {
@@ -209,7 +214,7 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
         fixed[c].index = s.tap_first[c].data();
         fixed[c].weights = s.tap_weights[axis].data();
     }
-    size_t span[3] = {0, 0, 0};  // bytes of each source row the taps touch
+    size_t span[3] = {0, 0, 0};  // elements of each source row the taps touch
     for (int p = 0; p < 3; ++p) {
         if (!planes[p].used) continue;
         const Taps& x = *x_taps[planes[p].chroma ? 1 : 0];
@@ -239,12 +244,12 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
             const Taps& x = *x_taps[axis];
             const Taps& v = *y_taps[axis];
             const Plane& plane = frame.planes[p];
-            // Rows v.start[i] .. + v.width - 1 and bytes lowest*step .. + span lie inside the plane
+            // Rows v.start[i] .. + v.width - 1 and elements lowest*step .. + span lie inside the plane
             // (build_taps keeps every window inside the ROI, which check_frame proved readable).
-            const std::ptrdiff_t first_byte = std::ptrdiff_t(x.lowest) * planes[p].step;
+            const std::ptrdiff_t first_byte = std::ptrdiff_t(x.lowest) * planes[p].step * samples.bytes;
             for (int k = 0; k < v.width; ++k)
                 s.rows[k] = plane.data + std::ptrdiff_t(v.start[i] + k) * plane.stride + first_byte;
-            blend_rows_q6(s.rows.data(), &s.row_weights[axis][size_t(i) * v.width], v.width, span[p],
+            blend_rows_q6(s.rows.data(), &s.row_weights[axis][size_t(i) * v.width], v.width, span[p], samples,
                           s.blended[p].data());
         }
         for (int c = 0; c < n_in; ++c)

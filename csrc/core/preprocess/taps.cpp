@@ -28,6 +28,18 @@ void build_bilinear(Taps& taps, int n, double origin, double scale, int lo, int 
     }
 }
 
+// The source sample whose area holds the output sample's centre (PIL's NEAREST, OpenCV's
+// INTER_NEAREST_EXACT); a halved chroma axis takes the chroma sample under that centre.
+void build_nearest(Taps& taps, int n, double origin, double scale, int lo, int hi, bool chroma) {
+    for (int i = 0; i < n; ++i) {
+        double u = origin + (i + 0.5) * scale;
+        if (chroma) u /= 2;
+        const int x = std::min(std::max(int(std::floor(u)), lo), hi);
+        taps.start[i] = x;
+        taps.weights[size_t(i) * taps.width] = 1.0f;
+    }
+}
+
 void build_area(Taps& taps, int n, double origin, double scale, int lo, int hi, bool chroma) {
     for (int i = 0; i < n; ++i) {
         double a = origin + i * scale, b = origin + (i + 1) * scale;
@@ -57,7 +69,7 @@ void build_taps(Taps& taps, Filter filter, int n, double origin, double length, 
                 bool chroma) {
     const double scale = length / n;
     const int available = hi - lo + 1;
-    int width = 2;
+    int width = filter == Filter::Nearest ? 1 : 2;
     if (filter == Filter::Area) width = int(std::ceil(chroma ? scale / 2 : scale)) + 2;
     taps.count = n;
     taps.width = std::min(width, available);
@@ -65,6 +77,8 @@ void build_taps(Taps& taps, Filter filter, int n, double origin, double length, 
     taps.weights.assign(size_t(n) * taps.width, 0.0f);
     if (filter == Filter::Area)
         build_area(taps, n, origin, scale, lo, hi, chroma);
+    else if (filter == Filter::Nearest)
+        build_nearest(taps, n, origin, scale, lo, hi, chroma);
     else
         build_bilinear(taps, n, origin, scale, lo, hi, chroma);
     taps.lowest = *std::min_element(taps.start.begin(), taps.start.end());

@@ -15,7 +15,7 @@ struct Taps {
 };
 
 // Output sample i covers source [origin + i * length / n, origin + (i + 1) * length / n) in
-// luma pixels. For a 4:2:0 chroma axis (`chroma`) sample positions are halved, centre-sited.
+// luma pixels. For a halved chroma axis (`chroma`) sample positions are halved, centre-sited.
 // lo..hi (inclusive) is the range of source samples that may be read.
 void build_taps(Taps& taps, Filter filter, int n, double origin, double length, int lo, int hi,
                 bool chroma);

@@ -49,6 +49,8 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
     p.add_argument("--fit", choices=("stretch", "letterbox", "crop"), default="stretch")
     p.add_argument("--fps", type=float, help="cap the frames per second sent to the model, per source")
     p.add_argument("--realtime", action="store_true", help="play files at their own frame rate")
+    p.add_argument("--hwaccel", help="hardware decoding: auto, vaapi, qsv, cuda, videotoolbox, v4l2m2m, ... "
+                   "(falls back to software, said once on stderr and in the stats)")
     p.add_argument("--live", action="store_true", help="treat files like cameras (drop frames when behind)")
     p.add_argument("--stats-interval", type=float, default=5.0, help="seconds between stats lines on stderr")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
@@ -165,7 +167,8 @@ async def _run(args: argparse.Namespace) -> int:
             if p.metrics is not None:
                 print(f"streamcore run: metrics on {p.metrics.url}", file=sys.stderr, flush=True)
             for source in args.sources:
-                p.add_source(source, live=True if args.live else None, fps=args.fps, realtime=args.realtime)
+                p.add_source(source, live=True if args.live else None, fps=args.fps, realtime=args.realtime,
+                             hwaccel=args.hwaccel)
             stats = loop.create_task(_print_stats(p, args.stats_interval, sys.stderr, mqtt))
             printer = loop.create_task(_print_results(p, sys.stdout, mqtt))
             stopper = loop.create_task(stop.wait())
