@@ -221,6 +221,18 @@ def test_tensor_name_with_a_nul_byte_is_refused() -> None:
         Model(g.build([image], [out]))
 
 
+def test_a_tensor_written_twice_is_refused() -> None:
+    # Found by the model fuzzer on LiteRT (3.12): an operator's output index mutated to a tensor
+    # an earlier operator writes crashed XNNPACK while it reshaped.
+    g = GraphBuilder("a tensor with two writers")
+    image = g.tensor("input", (1, 8, 8, 3), "uint8", Quantization.per_tensor(1 / 128, 128))
+    pooled = g.tensor("pooled", (1, 4, 4, 3), "uint8", Quantization.per_tensor(1 / 128, 128))
+    g.operator("AVERAGE_POOL_2D", [image], [pooled], options.pool_2d((2, 2), (2, 2), "valid"))
+    g.operator("AVERAGE_POOL_2D", [image], [pooled], options.pool_2d((2, 2), (2, 2), "valid"))
+    with pytest.raises(ModelError, match="writes tensor 1, which is already written by operator 0"):
+        Model(g.build([image], [pooled]))
+
+
 def test_model_with_a_large_but_sane_input_passes_the_check() -> None:
     Model(image_model((1, 2048, 4096, 3)))
 

@@ -28,6 +28,7 @@ from streamcore.services.metrics import STREAM_STATES, MetricsServer  # noqa: E4
 from streamcore.services.zmq_detector import ZmqDetectorService  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.frigate_zmq_client import FrigateZmqClient  # noqa: E402
+from tests.reference import needs_tflite  # noqa: E402
 
 HANG_GUARD_S = 60.0
 Samples = Dict[str, List[Tuple[Dict[str, str], float]]]
@@ -62,6 +63,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for l, v in samples.get(name, []) if all(l.get(k) == want for k, want in labels.items()))
 
 
+@needs_tflite
 async def test_serve_metrics(sock_dir: Path) -> None:
     model = models.write(models.edgetpu_detector(), sock_dir / "sim_ssd_edgetpu.tflite")
     endpoint = f"ipc://{sock_dir}/zmq"

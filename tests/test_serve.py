@@ -32,6 +32,7 @@ from streamcore.services.zmq_detector import (  # noqa: E402
 )
 from tests.conftest import ROOT  # noqa: E402
 from tests.frigate_zmq_client import ZERO_RESULT, FrigateZmqClient  # noqa: E402
+from tests.reference import _edgetpu_reason, tflite_missing  # noqa: E402
 
 HANG_GUARD_S = 60.0  # only against hangs; never a speed requirement
 
@@ -46,6 +47,8 @@ def sock_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def sim_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if tflite_missing():  # every test on the simulator
+        pytest.skip(_edgetpu_reason())
     return models.write(models.edgetpu_detector(), tmp_path_factory.mktemp("m") / "sim_ssd_edgetpu.tflite")
 
 

@@ -106,6 +106,27 @@ def _walk(data: bytes, name: str) -> None:
                         raise ModelError(f"{name}: operator {o} of subgraph {s} {what} {i} is tensor {index}, which does not exist")
             if custom.get(op.OpcodeIndex()) == b"TFLite_Detection_PostProcess":
                 _check_postprocess_options(op.CustomOptionsAsNumpy().tobytes() if op.CustomOptionsLength() else b"", name)
+        _check_dataflow(model, sg, s, name)
+
+
+def _check_dataflow(model: Any, sg: Any, s: int, name: str) -> None:
+    # Each tensor has one writer: a subgraph input, a constant, or one operator. A second
+    # writer (a fuzzed output index) made LiteRT's XNNPACK delegate crash while reshaping.
+    writer = {sg.Inputs(i): "a subgraph input" for i in range(sg.InputsLength())}
+    for t in range(sg.TensorsLength()):
+        tensor = sg.Tensors(t)
+        if t not in writer and model.Buffers(tensor.Buffer()).DataLength() > 0:
+            writer[t] = "a constant"
+    for o in range(sg.OperatorsLength()):
+        op = sg.Operators(o)
+        for i in range(op.OutputsLength()):
+            index = op.Outputs(i)
+            if index in writer:
+                raise ModelError(
+                    f"{name}: operator {o} of subgraph {s} writes tensor {index}, which is already "
+                    f"{writer[index]}; the model is corrupt"
+                )
+            writer[index] = f"written by operator {o}"
 
 
 def _check_quantization(tensor: Any, where: str, size: int) -> None:
