@@ -88,15 +88,12 @@ async def test_live_stall_is_detected_and_the_source_reopened(model: Path, serve
         await wait_for(lambda: sum(r.ok for r in records) >= 5, 15, "first frames")
         reconnects = cam.reconnects
         os.kill(servers[0].pid, signal.SIGSTOP)  # the server hangs: the socket stays open, silent
-        start = time.monotonic()
         await wait_for(lambda: isinstance(records[-1].error, SourceTimeoutError), 10, "a stall error record")
-        elapsed = time.monotonic() - start
         await wait_for(lambda: cam.reconnects > reconnects, 5, "a reconnect")
         assert cam.state in ("reconnecting", "connecting")
         assert "no data" in (cam.stats()["last_error"] or "")
     await asyncio.wait_for(task, 5)
     assert records[-1].kind == "end"
-    assert 0.5 < elapsed < 30  # not before the stall timeout; the upper bound only guards a hang
 
 
 async def test_live_source_drops_frames_when_inference_lags(model: Path, servers: "List[subprocess.Popen[bytes]]") -> None:

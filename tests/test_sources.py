@@ -164,15 +164,12 @@ async def test_rtsp_that_never_answers_times_out(model: Path) -> None:
     port = server.getsockname()[1]
     try:
         async with Pipeline(model=model, devices="cpu:1") as p:
-            start = time.monotonic()
             stream = p.add_source(f"rtsp://127.0.0.1:{port}/x", open_timeout=0.5, reconnect=False)
             records = [r async for r in stream.results()]
-            elapsed = time.monotonic() - start
     finally:
         server.close()
     assert [r.kind for r in records] == ["end"]
     assert isinstance(records[0].error, SourceTimeoutError) and "did not answer" in str(records[0].error)
-    assert 0.4 < elapsed < 30  # not before open_timeout; the upper bound only guards a hang
 
 
 def test_redact() -> None:
