@@ -16,7 +16,7 @@ returns that box first: [ymin, xmin, ymax, xmax] normalized to [0, 1].
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,15 +83,7 @@ def tiny_detector(
 
     box_encodings = g.constant("box_encodings", np.zeros((1, num_anchors, 4), np.float32))
     anchors_t = g.constant("anchors", anchors)
-    n = max_detections
-    outputs = [
-        g.tensor("TFLite_Detection_PostProcess", (1, n, 4), "float32"),
-        g.tensor("TFLite_Detection_PostProcess:1", (1, n), "float32"),
-        g.tensor("TFLite_Detection_PostProcess:2", (1, n), "float32"),
-        g.tensor("TFLite_Detection_PostProcess:3", (1,), "float32"),
-    ]
-    g.custom_operator(POSTPROCESS_OP, [box_encodings, scores, anchors_t], outputs,
-                      _postprocess_options(num_classes, max_detections))
+    outputs = add_postprocess(g, box_encodings, scores, anchors_t, num_classes, max_detections)
     return g.build([image], outputs)
 
 
@@ -139,6 +131,20 @@ def _class_logit_parameters(inside: NDArray[Any], num_classes: int) -> Tuple[NDA
     bias[:, 0] = _BACKGROUND_LOGIT
     bias[:, 1:] = anchor_bias[:, None]
     return weights.reshape(num_anchors * (num_classes + 1), num_cells * _CHANNELS), bias.ravel()
+
+
+def add_postprocess(g: GraphBuilder, boxes: int, scores: int, anchors: int, num_classes: int,
+                    max_detections: int) -> List[int]:
+    """Appends TFLite_Detection_PostProcess on (boxes, scores, anchors); returns its 4 outputs."""
+    n = max_detections
+    outputs = [
+        g.tensor("TFLite_Detection_PostProcess", (1, n, 4), "float32"),
+        g.tensor("TFLite_Detection_PostProcess:1", (1, n), "float32"),
+        g.tensor("TFLite_Detection_PostProcess:2", (1, n), "float32"),
+        g.tensor("TFLite_Detection_PostProcess:3", (1,), "float32"),
+    ]
+    g.custom_operator(POSTPROCESS_OP, [boxes, scores, anchors], outputs, _postprocess_options(num_classes, n))
+    return outputs
 
 
 def _postprocess_options(num_classes: int, max_detections: int) -> bytes:

@@ -49,7 +49,7 @@ def edgetpu_detector(input_size: int = 64, num_anchors: int = 64, num_classes: i
     (a function of the image's bytes) and every other score at most 0.25."""
     import numpy as np
 
-    from .detector import POSTPROCESS_OP, _postprocess_options
+    from .detector import add_postprocess
 
     grid = int(np.sqrt(num_anchors))
     if grid * grid != num_anchors:
@@ -68,12 +68,5 @@ def edgetpu_detector(input_size: int = 64, num_anchors: int = 64, num_classes: i
     cy, cx = np.meshgrid(centers, centers, indexing="ij")
     size = np.full(num_anchors, 2.0 / grid, np.float32)
     anchors = g.constant("anchors", np.stack([cy.ravel(), cx.ravel(), size, size], axis=1).astype(np.float32))
-    n = max_detections
-    outputs = [
-        g.tensor("TFLite_Detection_PostProcess", (1, n, 4), "float32"),
-        g.tensor("TFLite_Detection_PostProcess:1", (1, n), "float32"),
-        g.tensor("TFLite_Detection_PostProcess:2", (1, n), "float32"),
-        g.tensor("TFLite_Detection_PostProcess:3", (1,), "float32"),
-    ]
-    g.custom_operator(POSTPROCESS_OP, [boxes, scores, anchors], outputs, _postprocess_options(num_classes, n))
+    outputs = add_postprocess(g, boxes, scores, anchors, num_classes, max_detections)
     return g.build([image], outputs)
