@@ -68,8 +68,10 @@ public:
 
     // `extras`: (stage, input index, C-contiguous array) for inputs other than the image; the
     // arrays are held with the frame until the job is drained.
+    // `release_gil`: for callers off the event loop (a source thread). Waking a worker can
+    // hand it this core; with the GIL held, every other Python thread would wait meanwhile.
     void submit(uint64_t id, py::object view_obj, const PreprocessParams& params,
-                std::vector<std::tuple<int, int, py::buffer>> extras) {
+                std::vector<std::tuple<int, int, py::buffer>> extras, bool release_gil) {
         const FrameView& view = view_obj.cast<const FrameView&>();
         // Checked here so an ROI error is raised at the call, not on the future.
         plan_geometry(view.frame.width, view.frame.height, input_.width, input_.height, params);
@@ -98,7 +100,14 @@ public:
             job->keeper = hold_python(std::move(held));
         }
         job->submitted = Clock::now();
-        scheduler_->submit(std::move(job));
+        if (release_gil) {
+            // A job dropped on a throw releases its Python objects through hold_python's
+            // deleter, which takes the GIL itself.
+            py::gil_scoped_release release;
+            scheduler_->submit(std::move(job));
+        } else {
+            scheduler_->submit(std::move(job));
+        }
     }
 
     // A tensor already in the input's layout: its buffer is held, not copied, until the worker
@@ -116,6 +125,7 @@ public:
     }
 
     py::list drain() {
+        notifier_->acknowledge();  // before taking: a job completed after this wakes the loop again
         std::vector<std::unique_ptr<Job>> jobs = scheduler_->take_completed();
         py::list out;
         for (auto& job : jobs) out.append(to_python(*job));
@@ -294,7 +304,7 @@ void bind_engine(py::module_& m) {
              "of segment k's inputs inside segment k-1's output block.")
         .def("start", &EngineCore::start)
         .def("submit", &EngineCore::submit, py::arg("id"), py::arg("view"), py::arg("params"),
-             py::arg("extras") = std::vector<std::tuple<int, int, py::buffer>>())
+             py::arg("extras") = std::vector<std::tuple<int, int, py::buffer>>(), py::arg("release_gil") = false)
         .def("submit_tensor", &EngineCore::submit_tensor, py::arg("id"), py::arg("tensor"))
         .def("drain", &EngineCore::drain)
         .def("close", &EngineCore::close, py::arg("timeout"))

@@ -17,7 +17,7 @@ from ..types import Result, TensorInfo
 from .cascade import Cascade, CascadeRunner
 from .deploy import Deploy, as_deploy
 from .model import Model, ModelSource
-from .runner import Adapter, ModelRunner, Roi, RunnerSettings
+from .runner import Adapter, Completion, ModelRunner, Roi, RunnerSettings
 from .segments import Segments
 
 __all__ = ["Engine", "Deploy", "Cascade", "Roi"]
@@ -225,6 +225,25 @@ class Engine:
                 raise InputError("a cascade's models take only frames; drop inputs=")
             return await self._cascade.infer(frame, roi, frame_options)
         return await self._runner(model).infer(frame, roi, frame_options, inputs)
+
+    def submit_nowait(self, frame: Any, on_done: Completion, *, model: Optional[str] = None) -> None:
+        """Submits `frame` without awaiting, from the event loop or any other thread (a decoder
+        thread, say): the lightest path, with no task or future per frame. ``on_done(result,
+        error)`` is called on the engine's event loop when the frame is done, with exactly one
+        of the two set. Nothing bounds the frames in flight here: the caller keeps its own
+        window (``Pipeline`` streams do). Errors of the submit itself (a bad frame, a closed
+        engine) are raised here. Not for cascades or models with inputs besides the image."""
+        if self._closed:
+            raise EngineClosedError("the engine is closed; create a new Engine")
+        if not self._started:
+            raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
+        if self._cascade is not None and model is None:
+            raise InputError("submit_nowait runs one model; a cascade engine takes `await infer(frame)`")
+        runner = self._runner(model)
+        if runner.extra_inputs:
+            raise InputError(f"{runner.model.name} takes inputs besides the image ({', '.join(runner.extra_inputs)}); "
+                             "use `await infer(frame, inputs=...)`")
+        runner.submit_direct(frame, on_done)
 
     async def infer_tensor(self, tensor: Any, *, model: Optional[str] = None) -> Result:
         """Runs a tensor that is already the model's input (shape, dtype, quantization), with

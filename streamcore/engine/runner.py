@@ -26,12 +26,13 @@ from .health import HealthMonitor
 from .model import Model, ModelSource
 from .segments import Segments, plan_replicas
 
-__all__ = ["ModelRunner", "RunnerSettings", "Adapter", "Roi", "frame_view"]
+__all__ = ["ModelRunner", "RunnerSettings", "Adapter", "Completion", "Roi", "frame_view"]
 
 log = logging.getLogger("streamcore.engine")
 
 Roi = Tuple[int, int, int, int]  # x, y, width, height in frame pixels
 Adapter = Callable[[Result], Any]
+Completion = Callable[[Optional[Result], Optional[BaseException]], None]  # submit_direct's callback
 
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
 _FRAME_OPTIONS = ("format", "matrix", "range")
@@ -75,8 +76,9 @@ class ModelRunner:
         self.devices: List[Optional[BuiltDevice]] = []  # None while a device is being reopened
         self._kinds: List[Tuple[str, bool, str]] = []  # (kind, simulated, backend) per device
         self._details: Optional[Tuple[List[TensorInfo], List[TensorInfo]]] = None  # inputs, outputs
-        self._pending: Dict[int, "asyncio.Future[Result]"] = {}
-        self.inflight = 0  # submitted to the native core and not yet drained
+        # Submitted and not yet drained: a future (its caller holds one of `_slots`) or, for
+        # submit_direct, the callback that takes the outcome.
+        self._pending: Dict[int, Union["asyncio.Future[Result]", Completion]] = {}
         self._ids = itertools.count()
         self._slots: Optional[asyncio.Semaphore] = None
         self._monitor: Optional["asyncio.Task[None]"] = None
@@ -228,10 +230,13 @@ class ModelRunner:
 
     def _finish_close(self, native: Any, stopped: bool) -> None:
         self._on_completions()
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(EngineClosedError("the engine was closed"))
-        self._pending.clear()
+        pending, self._pending = self._pending, {}
+        for entry in pending.values():
+            closed = EngineClosedError("the engine was closed")
+            if not isinstance(entry, asyncio.Future):
+                entry(None, closed)
+            elif not entry.done():
+                entry.set_exception(closed)
         if not stopped:
             log.warning("%s: a device was still busy after close(); leaving it to finish", self.engine_name)
             _stuck_cores.append(native)
@@ -243,6 +248,16 @@ class ModelRunner:
     @property
     def capacity(self) -> int:
         return int(self.native.capacity) if self.native is not None else 0
+
+    @property
+    def extra_inputs(self) -> List[str]:
+        """The model's inputs besides the image, which the caller gives by name."""
+        return sorted(self._extras)
+
+    @property
+    def inflight(self) -> int:
+        """Submitted to the native core and not yet drained."""
+        return len(self._pending)
 
     @property
     def device_names(self) -> List[str]:
@@ -279,6 +294,23 @@ class ModelRunner:
         check_tensor(tensor, self.details()[0][0])
         return await self._run(lambda native, job_id: native.submit_tensor(job_id, tensor))
 
+    def submit_direct(self, frame: Any, on_done: Completion) -> None:
+        """Submits `frame` from any thread, the GIL released around the native hand-off; no
+        future, no task and no engine slot: the caller bounds its own frames in flight.
+        ``on_done(result, error)`` runs on the event loop, in the batch its job is drained
+        with. Raises (on the calling thread) what the submit itself refuses."""
+        native = self.native
+        if native is None:
+            raise EngineClosedError("the engine is closed; create a new Engine")
+        view = to_frame_view(frame)
+        job_id = next(self._ids)
+        self._pending[job_id] = on_done  # before the submit: the job may be drained before it returns
+        try:
+            native.submit(job_id, view, self._params, (), True)
+        except BaseException:
+            self._pending.pop(job_id, None)
+            raise
+
     async def _run(self, submit: Callable[[Any, int], None]) -> Result:
         assert self._slots is not None
         await self._slots.acquire()
@@ -292,7 +324,6 @@ class ModelRunner:
         except BaseException:
             self._slots.release()
             raise
-        self.inflight += 1
         self._pending[job_id] = future
         result = await future
         if self.adapter is not None:
@@ -345,17 +376,33 @@ class ModelRunner:
         assert self._details is not None
         details = self._details[1]
         names = self.device_names
+        adapter = self.adapter
         for job_id, outputs, geometry, timings, device, _attempts, err_class, err_msg in native.drain():
-            self.inflight -= 1
+            entry = self._pending.pop(job_id, None)
+            if entry is None:
+                continue
+            if not isinstance(entry, asyncio.Future):  # submit_direct: no slot, no future
+                if err_class is not None:
+                    entry(None, errors.from_native(err_class, err_msg))
+                    continue
+                result = Result(outputs=outputs, output_details=details, geometry=Geometry(*geometry),
+                                timings=Timings(*timings), device=names[device])
+                if adapter is not None:
+                    try:
+                        result.value = adapter(result)
+                    except Exception as e:  # the adapter's bug or the model's odd output: this frame's error
+                        entry(None, e)
+                        continue
+                entry(result, None)
+                continue
             if self._slots is not None:
                 self._slots.release()
-            future = self._pending.pop(job_id, None)
-            if future is None or future.done():
+            if entry.done():
                 continue  # the caller was cancelled; its outputs are simply dropped
             if err_class is not None:
-                future.set_exception(errors.from_native(err_class, err_msg))
+                entry.set_exception(errors.from_native(err_class, err_msg))
                 continue
-            future.set_result(
+            entry.set_result(
                 Result(
                     outputs=outputs,
                     output_details=details,

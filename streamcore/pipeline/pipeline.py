@@ -13,6 +13,7 @@ from ..backends.specs import DeviceSpec, default_cpu_count
 from ..engine.cascade import CLASSIFIER, DETECTOR
 from ..engine.engine import Cascade, Engine
 from ..engine.model import ModelSource
+from ..engine.runner import Completion
 from ..engine.segments import Segments
 from ..errors import EngineClosedError, InputError
 from ..sources import AvSource, LiveOptions, open_source
@@ -176,6 +177,14 @@ class Pipeline:
 
     # -- sources ---------------------------------------------------------------------------
 
+    def _direct_submit(self) -> Optional[Callable[[Any, Completion], None]]:
+        """What lossless streams submit with from their source threads: the engine's
+        submit_nowait when the model takes frames alone (no cascade, no other inputs)."""
+        engine = self.engine
+        if engine.cascade is not None or len(engine.input_details()) != 1:
+            return None
+        return engine.submit_nowait
+
     def add_source(
         self,
         source: Any,
@@ -255,6 +264,7 @@ class Pipeline:
             on_result=self._record_device,
             on_finished=self._stream_finished,
             cascade=self.engine.cascade is not None,
+            submit=self._direct_submit(),
         )
         self._streams[display_name] = stream
         if isinstance(built, AvSource):

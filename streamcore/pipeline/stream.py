@@ -1,16 +1,19 @@
 """One stream inside a Pipeline: its source thread, its queue, its frames in flight, and
 results delivered in frame order.
 
-Frames reach the event loop through ``loop.call_soon_threadsafe``. Lossless streams (files)
-hold a Window: the source thread blocks while ``window`` frames are between decode and
-delivery. Live streams keep at most ``live_queue`` frames waiting and drop the oldest.
-Several frames of one stream may be in flight on different devices; results are emitted
-from a FIFO of their futures, so they come out in frame order.
+Lossless streams (files, sync iterables) hold a Window: the source thread blocks while
+``window`` frames are between decode and delivery. Their source thread submits each frame to
+the engine itself (``Engine.submit_nowait``): no task, future or loop wake-up per frame; the
+completions come back to the loop in batches and are delivered in frame order from a
+reorder buffer. Live streams hand frames to the loop (``loop.call_soon_threadsafe``,
+batched), keep at most ``live_queue`` waiting and drop the oldest; their results are emitted
+from a FIFO of futures, so they too come out in frame order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -22,6 +25,7 @@ from ..engine.frames import NATIVE_AV_FORMATS, av_format_name
 from ..errors import InferenceError, SourceError, StreamcoreError
 from ..sources import AnySource, AsyncIterableSource, SourceFrame
 from ..sources.urls import redact
+from ..engine.runner import Completion
 from ..types import Result
 from .hub import ResultHub
 from .records import StreamResult
@@ -60,6 +64,7 @@ class Stream:
         on_result: Optional[Callable[[Result], None]] = None,
         on_finished: Optional[Callable[["Stream"], None]] = None,
         cascade: bool = False,
+        submit: Optional[Callable[[Any, Completion], None]] = None,
     ) -> None:
         self.name = name
         self.url = source.url
@@ -115,12 +120,20 @@ class Stream:
         self._thread: Optional[threading.Thread] = None
         self._starting: "Optional[asyncio.Future[None]]" = None
         self._tasks: List["asyncio.Task[Any]"] = []
+        # Lossless streams from a source thread submit from that thread (see the module doc).
+        direct = submit is not None and not live and not cascade and not isinstance(source, AsyncIterableSource)
+        self._direct = submit if direct else None
+        self._seq = 0  # source thread: records handed out so far (frames, errors, the end)
+        self._seen = 0  # source thread: frames decoded so far (the index of an error or end record)
+        self._ready: Dict[int, Tuple[StreamResult, bool]] = {}  # loop: done records by sequence
+        self._next = 0  # loop: the sequence number to deliver next
+        self._emit_task: "Optional[asyncio.Task[None]]" = None  # delivering while a reader is full
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         loop = self._loop
-        self._tasks = [
+        self._tasks = [] if self._direct is not None else [
             loop.create_task(self._dispatch(), name=f"sc-dispatch-{self.name}"),
             loop.create_task(self._emit(), name=f"sc-emit-{self.name}"),
         ]
@@ -175,12 +188,14 @@ class Stream:
             self._source.interrupt()
         if self._window is not None:
             self._window.wake()
-        for task in self._tasks:
+        tasks = self._tasks + ([self._emit_task] if self._emit_task is not None else [])
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         while not self._ordered.empty():
             self._ordered.get_nowait()[0].cancel()
         self._inbox.clear()
+        self._ready.clear()  # frames still on the engine are dropped when they complete
         if not self._finished.is_set():
             self._finish(StreamResult(self.name, "end", index=self.frames), block=False)
         if self._starting is not None:
@@ -310,27 +325,127 @@ class Stream:
                 return
             if holds_frame:
                 self._slots.release()
-            if record.kind == "result":
-                self.results_count += 1
-                self._detection.add()
-                if record.latency_ms is not None:
-                    self._latency.add(record.latency_ms)
-                info = None if record.result is None else record.result.cascade
-                if info is not None:
-                    self.objects += info.objects
-                    self.classified += info.classified
-                    self.object_errors += info.errors
-                    self.skipped_objects += info.skipped
-                self.latest = record
-            elif holds_frame:  # a frame that failed: it counts among the frames
-                self.errors += 1
-                self.last_error = str(record.error)
-            else:  # a skipped packet: no frame came of it
-                self.packet_errors += 1
-                self.last_error = str(record.error)
+            self._account(record, holds_frame)
             await self._deliver(record)
             if self._window is not None and holds_frame:
                 self._window.release()
+
+    def _account(self, record: StreamResult, holds_frame: bool) -> None:
+        """Counts a result or error record as it is delivered."""
+        if record.kind == "result":
+            self.results_count += 1
+            self._detection.add()
+            if record.latency_ms is not None:
+                self._latency.add(record.latency_ms)
+            info = None if record.result is None else record.result.cascade
+            if info is not None:
+                self.objects += info.objects
+                self.classified += info.classified
+                self.object_errors += info.errors
+                self.skipped_objects += info.skipped
+            self.latest = record
+        elif holds_frame:  # a frame that failed: it counts among the frames
+            self.errors += 1
+            self.last_error = str(record.error)
+        else:  # a skipped packet: no frame came of it
+            self.packet_errors += 1
+            self.last_error = str(record.error)
+
+    # -- lossless streams: submitted from the source thread ------------------------------
+
+    def _take_seq(self) -> int:
+        """On the source thread, the only one that hands out sequence numbers."""
+        seq = self._seq
+        self._seq = seq + 1
+        return seq
+
+    def _submit_direct(self, item: SourceFrame) -> bool:
+        """On the source thread: the frame goes to the engine now; its record comes back to
+        the loop with the batch of completions it belongs to."""
+        assert self._direct is not None
+        seq = self._take_seq()
+        self._seen += 1
+        try:
+            self._direct(item.frame, functools.partial(self._done, seq, item))
+        except Exception as e:  # refused at the submit (a bad frame, a closed engine): this frame's error
+            self._sink.post(self._refused, (seq, item, e))
+        return not self._sink.stopping.is_set()
+
+    def _refused(self, args: Tuple[int, SourceFrame, BaseException]) -> None:
+        seq, item, error = args
+        self._done(seq, item, None, error)
+
+    def _done(self, seq: int, item: SourceFrame, result: Optional[Result], error: Optional[BaseException]) -> None:
+        """On the loop: a frame submitted by the source thread is done."""
+        if self._closing:
+            return
+        self.frames += 1
+        self._camera.add()
+        self._process.add()
+        self._count_format(item.frame)
+        record = StreamResult(self.name, "result", index=item.index, pts=item.pts, time=item.time,
+                              captured_at=item.captured_wall)
+        if result is not None:
+            record.result, record.value = result, result.value
+            self._invoke.add(result.timings.invoke_ms)
+            if self._on_result is not None:
+                self._on_result(result)
+        else:
+            record.kind = "error"
+            record.error = error if isinstance(error, StreamcoreError) else InferenceError(
+                f"{self.name}: frame {item.index}: {error}")
+        if self._keep_frames:
+            record.frame = item.frame
+        record.latency_ms = (time.monotonic() - item.captured) * 1000.0
+        self._ready[seq] = (record, True)
+        self._flush()
+
+    def _on_record_direct(self, args: Tuple[int, StreamResult]) -> None:
+        seq, record = args
+        if record.error is not None:
+            self.last_error = str(record.error)
+        if not self._closing:
+            self._ready[seq] = (record, False)
+            self._flush()
+
+    def _flush(self) -> None:
+        """Delivers the done records that are next in order, without awaiting while every
+        reader has room; otherwise a task delivers them as readers make room."""
+        if self._emit_task is not None:
+            return  # it delivers these too, in order
+        ready = self._ready
+        while self._next in ready:
+            subscribers = self._all_subscribers()
+            if (not subscribers and self._hub.wait_for_consumer) or any(q.full() for q in subscribers):
+                self._emit_task = self._loop.create_task(self._emit_ready(), name=f"sc-emit-{self.name}")
+                self._emit_task.add_done_callback(self._task_done)
+                return
+            record, holds_frame = ready.pop(self._next)
+            self._next += 1
+            if record.kind == "end":
+                self._finish(record, block=True)
+            else:
+                self._account(record, holds_frame)
+            for q in subscribers:
+                q.put_nowait(record)
+            if holds_frame and self._window is not None:
+                self._window.release()
+
+    async def _emit_ready(self) -> None:
+        try:
+            while self._next in self._ready:
+                record, holds_frame = self._ready.pop(self._next)
+                self._next += 1
+                if record.kind == "end":
+                    self._finish(record, block=True)
+                    await self._deliver(record)
+                    return
+                self._account(record, holds_frame)
+                await self._deliver(record)
+                if holds_frame and self._window is not None:
+                    self._window.release()
+        finally:
+            self._emit_task = None
 
     def _finish(self, record: StreamResult, block: bool) -> None:
         self.state = "ended"
@@ -425,9 +540,12 @@ class _SourceSink:
         self._batch: List[Tuple[Callable[[Any], None], Any]] = []
 
     def frame(self, item: SourceFrame) -> bool:
-        if self._stream._window is not None and not self._stream._window.acquire_blocking(self.stopping):
+        stream = self._stream
+        if stream._window is not None and not stream._window.acquire_blocking(self.stopping):
             return False
-        return self._post(self._stream._on_frame, item)
+        if stream._direct is not None:
+            return stream._submit_direct(item)
+        return self._post(stream._on_frame, item)
 
     async def frame_async(self, item: SourceFrame) -> bool:
         if self._stream._window is not None and not await self._stream._window.acquire(self.stopping):
@@ -437,10 +555,17 @@ class _SourceSink:
         return not self.stopping.is_set()
 
     def sampled(self) -> None:
+        if self._stream._direct is not None:
+            self._stream._seen += 1
         self._post(self._stream._on_sampled, None)
 
     def error(self, error: StreamcoreError) -> None:
-        self._post(self._stream._on_error, error)
+        stream = self._stream
+        if stream._direct is not None:  # a skipped packet takes its place among the frames
+            record = StreamResult(stream.name, "error", index=stream._seen, error=error)
+            self._post(stream._on_record_direct, (stream._take_seq(), record))
+            return
+        self._post(stream._on_error, error)
 
     def state(self, state: str) -> None:
         self._post(self._stream._set_state, state)
@@ -449,7 +574,15 @@ class _SourceSink:
         self._post(self._stream._on_reconnect, None)
 
     def end(self, error: Optional[StreamcoreError]) -> None:
-        self._post(self._stream._on_end, error)
+        stream = self._stream
+        if stream._direct is not None:
+            record = StreamResult(stream.name, "end", index=stream._seen, error=error)
+            self._post(stream._on_record_direct, (stream._take_seq(), record))
+            return
+        self._post(stream._on_end, error)
+
+    def post(self, callback: Callable[[Any], None], arg: Any) -> bool:
+        return self._post(callback, arg)
 
     def _post(self, callback: Callable[[Any], None], arg: Any) -> bool:
         with self._lock:

@@ -10,21 +10,45 @@ __all__ = ["Window"]
 
 
 class Window:
+    """`size` slots. A source thread that finds none waits until half of them are free, so
+    it is woken once per burst of frames rather than once per frame (each wake-up is a
+    context switch and a GIL hand-off on the loop's core)."""
+
     def __init__(self, size: int) -> None:
         self.size = size
-        self._slots = threading.Semaphore(size)
+        self._free = size
+        self._resume = max(1, size // 2)
+        self._cond = threading.Condition(threading.Lock())
+        self._waiting = False
         self._freed: "asyncio.Event | None" = None
 
     def acquire_blocking(self, stopping: threading.Event, poll: float = 0.05) -> bool:
         """From a source thread: waits for a slot; False once `stopping` is set."""
-        while not stopping.is_set():
-            if self._slots.acquire(timeout=poll):
-                return True
-        return False
+        with self._cond:
+            if self._free == 0:
+                self._waiting = True
+                try:
+                    while self._free < self._resume:
+                        if stopping.is_set():
+                            return False
+                        self._cond.wait(poll)
+                finally:
+                    self._waiting = False
+            if stopping.is_set():
+                return False
+            self._free -= 1
+            return True
+
+    def _try_acquire(self) -> bool:
+        with self._cond:
+            if self._free == 0:
+                return False
+            self._free -= 1
+            return True
 
     async def acquire(self, stopping: threading.Event) -> bool:
         """From the event loop (async sources)."""
-        while not self._slots.acquire(blocking=False):
+        while not self._try_acquire():
             if stopping.is_set():
                 return False
             if self._freed is None:
@@ -35,7 +59,10 @@ class Window:
 
     def release(self) -> None:
         """On the event loop."""
-        self._slots.release()
+        with self._cond:
+            self._free += 1
+            if self._waiting and self._free >= self._resume:
+                self._cond.notify()
         if self._freed is not None:
             self._freed.set()
 

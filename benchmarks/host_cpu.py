@@ -1,0 +1,270 @@
+"""streamcore's own host CPU per frame on simulated Edge TPUs, decode and the preprocess kernel
+left out: what limits how many TPUs one host can feed.
+
+    python benchmarks/host_cpu.py [--streams 4] [--frames 600] [--rounds 3] [--json]
+    python benchmarks/host_cpu.py --trees /path/to/before /path/to/after   # side by side
+
+Each stream is a sync iterable over 8 pre-decoded 1080p yuv420p av.VideoFrames, cycled, so no
+decode runs: every CPU second the source threads spend is streamcore's (the SourceFrame, the
+sink, the submit). Devices are sim:4 [SIMULATED Edge TPUs] at their configured latency
+(STREAMCORE_SIM_LATENCY_MS, 2.6 ms by default): 4 x 385 FPS of device capacity, so the host
+is the limit.
+
+Per-thread CPU clocks (/proc/self/task) are summed by role: the event loop, the source
+threads, the engine's worker threads and the notifier. From the workers' time two things
+are taken out and shown apart: the preprocess kernel (the jobs' preprocess_ms) and the
+device's invoke call (TFLite's dispatch plus the simulator's own work, summing the input:
+on hardware the USB transfer replaces it), measured by invoking a device directly on its
+thread clock. What is left is streamcore's own work per frame:
+
+    own = loop + sources + notifier + workers - preprocess kernel - invoke call
+
+With --trees the same measurement runs in each tree's checkout, rounds interleaved, so two
+versions are compared side by side in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+HERE = Path(__file__).resolve().parent
+
+
+def thread_cpu() -> Dict[int, Tuple[str, float]]:
+    """tid -> (name, CPU seconds), from schedstat's nanosecond run time (stat's ticks are 10 ms)."""
+    out: Dict[int, Tuple[str, float]] = {}
+    for tid_s in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid_s}/schedstat") as f:
+                ns = int(f.read().split()[0])
+            with open(f"/proc/self/task/{tid_s}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        out[int(tid_s)] = (comm, ns * 1e-9)
+    return out
+
+
+def frames_1080p(count: int = 8) -> List[Any]:
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(count):
+        rgb = rng.integers(0, 256, (1080 // 8, 1920 // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+        out.append(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p"))
+    return out
+
+
+def cycle(frames: List[Any], n: int) -> Iterator[Any]:
+    for i in range(n):
+        yield frames[i % len(frames)]
+
+
+def model_path() -> Path:
+    sys.path.insert(0, str(HERE))
+    from _common import shared_data
+
+    from streamcore import models
+
+    data = shared_data()
+    if data is not None:
+        return data / "models" / "mobilenet_v2_1.0_224_quant_edgetpu.tflite"
+    sys.path.insert(0, str(HERE.parent))
+    from tests.edgetpu_model import edgetpu_model
+
+    return models.write(edgetpu_model(224, 224, (1001,)), models.cache_dir() / "bench-sim-mobilenet_edgetpu.tflite")
+
+
+def kernel_ms(runs: int = 300) -> float:
+    """CPU ms of the preprocess kernel alone: one 1080p yuv420p frame into a 224x224x3 uint8 input."""
+    import numpy as np
+
+    from streamcore._native import core
+    from streamcore.engine.frames import to_frame_view
+
+    frames = frames_1080p()  # as many as the streams cycle through: the same cache misses
+    out = np.empty((224, 224, 3), np.uint8)
+    params = core.PreprocessParams()
+    for i in range(10):
+        core.preprocess(to_frame_view(frames[i % len(frames)]), out, params, 1.0, 0)
+    start = time.thread_time()
+    for i in range(runs):
+        core.preprocess(to_frame_view(frames[i % len(frames)]), out, params, 1.0, 0)
+    return (time.thread_time() - start) / runs * 1000.0
+
+
+def invoke_call_ms(model: Path, runs: int = 300) -> float:
+    """CPU ms of one invoke call on a simulated device (TFLite dispatch + the simulator's input
+    sum and output write), on this thread's clock: the sleep is not CPU."""
+    from streamcore import Engine
+
+    async def measure() -> float:
+        async with Engine(model, devices="sim:1") as engine:
+            device = engine._runner(None).devices[0]
+            assert device is not None
+            for _ in range(10):
+                device.native.invoke()
+            start = time.thread_time()
+            for _ in range(runs):
+                device.native.invoke()
+            return (time.thread_time() - start) / runs * 1000.0
+
+    return asyncio.run(measure())
+
+
+async def one_run(model: Path, streams: int, frames: int, loop_kind: str) -> Dict[str, Any]:
+    from streamcore import Pipeline
+
+    pictures = frames_1080p()
+    loop_tid = threading.get_native_id()
+    async with Pipeline(model=model, devices="sim:4") as p:
+        import numpy as np
+
+        await asyncio.gather(*(p.engine.infer(np.zeros((1080, 1920, 3), np.uint8)) for _ in range(p.engine.capacity)))
+        first = thread_cpu()
+        last: Dict[int, Tuple[str, float]] = {}
+        sources = [p.add_source(cycle(pictures, frames), name=f"cam{i}") for i in range(streams)]
+        source_tids: set[int] = set()
+        pre_ms, n = 0.0, 0
+        start = time.perf_counter()
+        sampled = 0.0
+        async for r in p.results():
+            if r.ok and r.result is not None:
+                n += 1
+                pre_ms += r.result.timings.preprocess_ms
+            now = time.perf_counter()
+            if now - sampled > 0.25:  # source threads exit before the end: sample as we go
+                last.update(thread_cpu())
+                source_tids.update(s._thread.native_id for s in sources if s._thread is not None and s._thread.native_id)
+                sampled = now
+        elapsed = time.perf_counter() - start
+        last.update(thread_cpu())
+        stats = p.stats()
+    roles: Dict[str, float] = {}
+    for tid, (comm, cpu) in last.items():
+        spent = cpu - first.get(tid, (comm, 0.0))[1]
+        if tid == loop_tid:
+            role = "loop"
+        elif tid in source_tids:
+            role = "sources"
+        elif comm.startswith("sc-notify"):
+            role = "notifier"
+        elif comm.startswith("sc-"):
+            role = "workers"
+        else:
+            role = "other"
+        roles[role] = roles.get(role, 0.0) + spent
+    return {"loop": loop_kind, "fps": n / elapsed, "frames": n, "pre_ms": pre_ms,
+            "cpu_s": roles, "loop_lag_p99_ms": stats["loop_lag"]["p99_ms"]}
+
+
+def per_frame(run: Dict[str, Any], kernel: float, invoke_ms: float) -> Dict[str, float]:
+    n = run["frames"]
+    cpu = run["cpu_s"]
+    us = {k: cpu.get(k, 0.0) / n * 1e6 for k in ("loop", "sources", "notifier", "workers", "other")}
+    pre_us = kernel * 1000.0
+    invoke_us = invoke_ms * 1000.0
+    workers_own = us["workers"] - pre_us - invoke_us
+    own = us["loop"] + us["sources"] + us["notifier"] + workers_own + us["other"]
+    return {"fps": run["fps"], "own_us": own, "loop_us": us["loop"], "sources_us": us["sources"],
+            "notifier_us": us["notifier"], "workers_own_us": workers_own, "other_us": us["other"],
+            "preprocess_kernel_us": pre_us, "invoke_call_us": invoke_us, "loop_lag_p99_ms": run["loop_lag_p99_ms"]}
+
+
+def measure(streams: int, frames: int, rounds: int, loops: List[str]) -> Dict[str, Any]:
+    model = model_path()
+    invoke_ms = invoke_call_ms(model)
+    kernel = kernel_ms()
+    rows = []
+    for k in range(rounds):
+        for kind in loops:
+            if kind == "uvloop":
+                import uvloop
+
+                run = uvloop.run(one_run(model, streams, frames, kind))
+            else:
+                run = asyncio.run(one_run(model, streams, frames, kind))
+            rows.append(per_frame(run, kernel, invoke_ms) | {"round": k, "loop_kind": kind})
+    return {"invoke_call_ms": invoke_ms, "kernel_ms": kernel, "rows": rows}
+
+
+def median_by(rows: List[Dict[str, Any]], key: str) -> List[Dict[str, Any]]:
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(str(r[key]), []).append(r)
+    out = []
+    for name, group in groups.items():
+        med: Dict[str, Any] = {key: name}
+        for field in group[0]:
+            if isinstance(group[0][field], float):
+                med[field] = round(statistics.median(float(g[field]) for g in group), 3)
+        out.append(med)
+    return out
+
+
+def print_rows(rows: List[Dict[str, Any]]) -> None:
+    if not rows:
+        return
+    keys = list(rows[0])
+    widths = [max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys]
+    print("  ".join(k.ljust(w) for k, w in zip(keys, widths)))
+    for r in rows:
+        print("  ".join(str(r.get(k, "")).ljust(w) for k, w in zip(keys, widths)))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--streams", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=600, help="frames per stream (default 600)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--loops", default="uvloop,asyncio", help="event loops to run (default uvloop,asyncio)")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--trees", nargs="+", help="checkouts to compare, each run in its own process, interleaved")
+    args = ap.parse_args()
+
+    if args.trees:
+        rows: List[Dict[str, Any]] = []
+        for k in range(args.rounds):
+            for tree in args.trees:
+                out = subprocess.run(
+                    [sys.executable, str(Path(tree) / "benchmarks" / "host_cpu.py") if (Path(tree) / "benchmarks" / "host_cpu.py").exists()
+                     else str(Path(__file__)), "--streams", str(args.streams), "--frames", str(args.frames),
+                     "--rounds", "1", "--loops", args.loops, "--json"],
+                    cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True, check=True)
+                for r in json.loads(out.stdout)["rows"]:
+                    rows.append(r | {"tree": Path(tree).name, "round": k})
+                print(f"  round {k}: {tree} done", file=sys.stderr, flush=True)
+        summary = median_by([r | {"tree_loop": f"{r['tree']}/{r['loop_kind']}"} for r in rows], "tree_loop")
+        if args.json:
+            print(json.dumps({"rows": rows, "median": summary}, indent=1))
+        else:
+            print(f"{args.streams} x 1080p pre-decoded on sim:4 [SIMULATED Edge TPUs]; us of host CPU per frame; "
+                  f"median of {args.rounds} interleaved rounds")
+            print_rows(summary)
+        return 0
+
+    result = measure(args.streams, args.frames, args.rounds, args.loops.split(","))
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"{args.streams} x 1080p pre-decoded on sim:4 [SIMULATED Edge TPUs]; us of host CPU per frame; "
+          f"invoke call (TFLite + simulator) {result['invoke_call_ms'] * 1000:.1f} us")
+    print_rows([{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in result["rows"]])
+    print_rows(median_by(result["rows"], "loop_kind"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

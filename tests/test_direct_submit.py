@@ -1,0 +1,129 @@
+"""Engine.submit_nowait (any thread, a callback per frame, no task or future) and the
+lossless Pipeline streams built on it: their source threads submit frames themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from pathlib import Path
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+import pytest
+
+from streamcore import Engine, EngineClosedError, InputError, Pipeline, Result
+from streamcore.pipeline.window import Window
+from tests.media import pattern
+
+Outcome = Tuple[int, Optional[Result], Optional[BaseException], int]
+
+
+async def test_submit_nowait_from_a_thread_calls_back_on_the_loop_with_infers_outputs(tiny_model: Path) -> None:
+    frames = [pattern(i, 64, 48) for i in range(24)]
+    loop_thread = threading.get_ident()
+    async with Engine(tiny_model, devices="cpu:2") as engine:
+        outcomes: List[Outcome] = []
+        done = asyncio.Event()
+
+        def on_done(i: int, result: Optional[Result], error: Optional[BaseException]) -> None:
+            outcomes.append((i, result, error, threading.get_ident()))
+            if len(outcomes) == len(frames):
+                done.set()
+
+        def submit_all() -> None:
+            for i, frame in enumerate(frames):
+                engine.submit_nowait(frame, functools.partial(on_done, i))
+
+        worker = threading.Thread(target=submit_all, name="test-submitter")
+        worker.start()
+        await asyncio.wait_for(done.wait(), 60)
+        worker.join()
+        expected = [await engine.infer(f) for f in frames]
+        assert engine.inflight == 0
+    assert sorted(i for i, *_ in outcomes) == list(range(len(frames)))
+    assert all(thread == loop_thread for *_, thread in outcomes)
+    for i, result, error, _ in outcomes:
+        assert error is None and result is not None
+        np.testing.assert_array_equal(result.outputs[0], expected[i].outputs[0])
+
+
+async def test_submit_nowait_refuses_bad_frames_and_closed_engines_at_the_call(tiny_model: Path) -> None:
+    engine = Engine(tiny_model, devices="cpu:1")
+    with pytest.raises(EngineClosedError, match="not started"):
+        engine.submit_nowait(pattern(0, 64, 48), lambda r, e: None)
+    async with engine:
+        with pytest.raises(InputError):
+            engine.submit_nowait(np.zeros((4, 4, 2), np.uint8), lambda r, e: None)
+        assert engine.inflight == 0  # nothing left behind by the refused frame
+    with pytest.raises(EngineClosedError, match="closed"):
+        engine.submit_nowait(pattern(0, 64, 48), lambda r, e: None)
+
+
+async def test_frames_pending_at_close_are_called_back_once_with_engine_closed(tiny_model: Path) -> None:
+    calls: List[Tuple[int, Optional[Result], Optional[BaseException]]] = []
+    async with Engine(tiny_model, devices="cpu:1") as engine:
+        def record(i: int, result: Optional[Result], error: Optional[BaseException]) -> None:
+            calls.append((i, result, error))
+
+        for i in range(200):
+            engine.submit_nowait(pattern(i, 640, 480), functools.partial(record, i))
+    assert sorted(i for i, _, _ in calls) == list(range(200))  # each exactly once
+    for _, result, error in calls:
+        assert (result is None) != (error is None)
+        assert error is None or isinstance(error, EngineClosedError)
+
+
+def test_window_resumes_a_blocked_source_once_half_is_free() -> None:
+    window = Window(4)
+    stopping = threading.Event()
+    for _ in range(4):
+        assert window.acquire_blocking(stopping)
+    got = threading.Event()
+    def take() -> None:
+        if window.acquire_blocking(stopping):
+            got.set()
+
+    waiter = threading.Thread(target=take, name="test-window")
+    waiter.start()
+    window.release()  # one free slot: a blocked source keeps waiting for a burst's worth
+    assert not got.wait(0.3)
+    window.release()
+    assert got.wait(30)
+    waiter.join()
+    stopping.set()
+    assert not window.acquire_blocking(stopping)  # stopping wins over a free slot
+
+
+async def test_a_lossless_stream_submits_from_its_thread_and_a_slow_reader_gets_every_record_in_order(
+    tiny_model: Path,
+) -> None:
+    frames: List[Any] = [pattern(i, 64, 48) for i in range(40)]
+    frames[17] = "not a frame"
+    async with Pipeline(model=tiny_model, devices="cpu:2", buffer=1, max_inflight=3, live_queue=1) as p:
+        cam = p.add_source(frames, name="cam")
+        assert cam._direct is not None and not cam._tasks  # no dispatch task, no per-frame task
+        records = []
+        async for r in cam.results():
+            records.append(r)
+            if len(records) % 5 == 0:
+                await asyncio.sleep(0.01)  # the reader falls behind: delivery waits for room
+        stats = cam.stats()
+    assert [r.kind for r in records] == ["result"] * 17 + ["error"] + ["result"] * 22 + ["end"]
+    assert [r.index for r in records[:-1]] == list(range(40))
+    assert isinstance(records[17].error, InputError)
+    assert records[-1].index == 40 and records[-1].error is None
+    assert stats["frames"] == 40 and stats["results"] == 39 and stats["errors"] == 1
+
+
+async def test_live_and_async_streams_keep_the_loop_path(tiny_model: Path) -> None:
+    async def agen() -> Any:
+        for i in range(3):
+            yield pattern(i, 64, 48)
+
+    async with Pipeline(model=tiny_model, devices="cpu:1") as p:
+        live = p.add_source(iter([pattern(i, 64, 48) for i in range(3)]), name="live", live=True)
+        aio = p.add_source(agen(), name="aio")
+        assert live._direct is None and aio._direct is None
+        for stream in (live, aio):
+            assert [r.kind for r in [r async for r in stream.results()]][-1] == "end"
