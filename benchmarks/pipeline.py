@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mobilenet_path, percentile, print_table, shared_data  # noqa: E402
+from _common import CpuSampler, mobilenet_path, percentile, print_table, shared_data  # noqa: E402
 
 import streamcore  # noqa: E402
 from streamcore import DeviceError, Pipeline, models  # noqa: E402
@@ -47,7 +47,6 @@ from streamcore._native import core  # noqa: E402
 SIZE = (1920, 1080)
 CLIP_SOURCES = ["one-by-one-person-detection.mp4", "car-detection.mp4", "bottle-detection.mp4",
                 "traffic_frames.mp4"]
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- clips ---------------------------------------------------------------------------------
@@ -97,43 +96,6 @@ def _encode(src: Optional[Path], dst: Path, frames: int, seed: int) -> None:
             out.mux(stream.encode(scaled))
         out.mux(stream.encode(None))
     tmp.rename(dst)
-
-
-# -- per-thread CPU clocks ------------------------------------------------------------------
-
-def thread_cpu() -> Dict[int, Tuple[str, float]]:
-    """tid -> (thread name, CPU seconds) for this process's threads."""
-    out: Dict[int, Tuple[str, float]] = {}
-    for tid_s in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid_s}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/self/task/{tid_s}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        out[int(tid_s)] = (comm, (int(fields[11]) + int(fields[12])) / TICKS)
-    return out
-
-
-class CpuSampler:
-    """Samples per-thread CPU time (threads exit before the end) and sums it per role."""
-
-    def __init__(self) -> None:
-        self.last: Dict[int, Tuple[str, float]] = {}
-        self.first = thread_cpu()
-        self.roles: Dict[int, str] = {}
-
-    def sample(self) -> None:
-        self.last.update(thread_cpu())
-
-    def by_role(self, role_of: Callable[[int, str], str]) -> Dict[str, float]:
-        totals: Dict[str, float] = {}
-        for tid, (comm, cpu) in self.last.items():
-            spent = cpu - self.first.get(tid, (comm, 0.0))[1]
-            role = self.roles.get(tid) or role_of(tid, comm)
-            totals[role] = totals.get(role, 0.0) + spent
-        return totals
 
 
 # -- decode only ----------------------------------------------------------------------------
@@ -253,26 +215,21 @@ async def pipeline_run(model: Path, clips: List[Path], devices: str) -> Dict[str
         # warm up each device once, outside the timing
         warm = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
         await asyncio.gather(*(p.engine.infer(warm) for _ in range(p.engine.capacity)))
-        sampler.first = thread_cpu()
+        sampler.restart()
         loop_tid = threading.get_native_id()
         streams = [p.add_source(c, name=f"cam{i}") for i, c in enumerate(clips)]
+        sampler.start(lambda: {s._thread.native_id: "decode" for s in streams
+                               if s._thread is not None and s._thread.native_id is not None})
         pre, inv, lat, n = 0.0, 0.0, [], 0
         start = time.perf_counter()
-        last_sample = 0.0
         async for r in p.results():
-            if time.perf_counter() - last_sample > 0.1:
-                sampler.sample()
-                for s in streams:
-                    if s._thread is not None and s._thread.native_id is not None:
-                        sampler.roles[s._thread.native_id] = "decode"
-                last_sample = time.perf_counter()
             if r.ok and r.result is not None:
                 n += 1
                 pre += r.result.timings.preprocess_ms
                 inv += r.result.timings.invoke_ms
                 lat.append(r.latency_ms or 0.0)
         elapsed = time.perf_counter() - start
-        sampler.sample()
+        sampler.stop()
         stats = p.stats()
     finally:
         await p.close()
