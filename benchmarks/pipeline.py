@@ -134,6 +134,10 @@ def decode_only(clips: List[Path], parallel: bool) -> Dict[str, float]:
 def make_interpreter(model: Path, variant: str) -> Tuple[Any, Any]:
     from tflite_runtime.interpreter import Interpreter, OpResolverType
 
+    from streamcore.backends.tflite import load_tflite
+
+    load_tflite()  # binds the C++ API our XNNPACK delegate uses (an Engine would do it)
+
     if variant == "default":
         interp = Interpreter(model_path=str(model))
     elif variant == "threads2":
