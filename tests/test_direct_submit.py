@@ -127,3 +127,37 @@ async def test_live_and_async_streams_keep_the_loop_path(tiny_model: Path) -> No
         assert live._direct is None and aio._direct is None
         for stream in (live, aio):
             assert [r.kind for r in [r async for r in stream.results()]][-1] == "end"
+
+
+async def test_an_adapter_failing_on_one_frame_is_that_frames_error_record(tiny_model: Path) -> None:
+    seen = {"n": 0}
+
+    def flaky(result: Result) -> Any:
+        seen["n"] += 1
+        if seen["n"] == 3:
+            raise ValueError("odd output")
+        return int(np.argmax(result.outputs[0]))
+
+    async with Pipeline(model=tiny_model, devices="cpu:1", adapter=flaky, max_inflight=1) as p:
+        records = [r async for r in p.add_source([pattern(i, 64, 48) for i in range(6)], name="cam").results()]
+    assert [r.kind for r in records] == ["result", "result", "error", "result", "result", "result", "end"]
+    assert "odd output" in str(records[2].error)
+
+
+async def test_a_callback_that_raises_does_not_strand_the_others(tiny_model: Path, caplog: Any) -> None:
+    got: List[int] = []
+    done = asyncio.Event()
+
+    def on_done(i: int, result: Optional[Result], error: Optional[BaseException]) -> None:
+        got.append(i)
+        if len(got) == 12:
+            done.set()
+        if i % 3 == 0:
+            raise RuntimeError("a bug in the caller's callback")
+
+    async with Engine(tiny_model, devices="cpu:2") as engine:
+        for i in range(12):
+            engine.submit_nowait(pattern(i, 64, 48), functools.partial(on_done, i))
+        await asyncio.wait_for(done.wait(), 60)
+    assert sorted(got) == list(range(12))
+    assert "callback raised" in caplog.text

@@ -234,7 +234,10 @@ class ModelRunner:
         for entry in pending.values():
             closed = EngineClosedError("the engine was closed")
             if not isinstance(entry, asyncio.Future):
-                entry(None, closed)
+                try:
+                    entry(None, closed)
+                except Exception:
+                    log.exception("%s: a submit_nowait callback raised", self.engine_name)
             elif not entry.done():
                 entry.set_exception(closed)
         if not stopped:
@@ -376,24 +379,12 @@ class ModelRunner:
         assert self._details is not None
         details = self._details[1]
         names = self.device_names
-        adapter = self.adapter
         for job_id, outputs, geometry, timings, device, _attempts, err_class, err_msg in native.drain():
             entry = self._pending.pop(job_id, None)
             if entry is None:
                 continue
             if not isinstance(entry, asyncio.Future):  # submit_direct: no slot, no future
-                if err_class is not None:
-                    entry(None, errors.from_native(err_class, err_msg))
-                    continue
-                result = Result(outputs=outputs, output_details=details, geometry=Geometry(*geometry),
-                                timings=Timings(*timings), device=names[device])
-                if adapter is not None:
-                    try:
-                        result.value = adapter(result)
-                    except Exception as e:  # the adapter's bug or the model's odd output: this frame's error
-                        entry(None, e)
-                        continue
-                entry(result, None)
+                self._complete_direct(entry, outputs, geometry, timings, names[device], err_class, err_msg)
                 continue
             if self._slots is not None:
                 self._slots.release()
@@ -411,6 +402,25 @@ class ModelRunner:
                     device=names[device],
                 )
             )
+
+    def _complete_direct(self, on_done: Completion, outputs: Any, geometry: Any, timings: Any, device: str,
+                         err_class: Optional[str], err_msg: Optional[str]) -> None:
+        result: Optional[Result] = None
+        error: Optional[BaseException] = None
+        if err_class is not None:
+            error = errors.from_native(err_class, err_msg or "")
+        else:
+            result = Result(outputs=outputs, output_details=self._details[1] if self._details else [],
+                            geometry=Geometry(*geometry), timings=Timings(*timings), device=device)
+            if self.adapter is not None:
+                try:
+                    result.value = self.adapter(result)
+                except Exception as e:  # the adapter's bug or the model's odd output: this frame's error
+                    result, error = None, e
+        try:
+            on_done(result, error)
+        except Exception:  # the callback's own bug must not strand the rest of the batch
+            log.exception("%s: a submit_nowait callback raised", self.engine_name)
 
     # -- device slots, as the health monitor sees them (health.DeviceSlots) --------------
 

@@ -389,7 +389,10 @@ class Stream:
             record.result, record.value = result, result.value
             self._invoke.add(result.timings.invoke_ms)
             if self._on_result is not None:
-                self._on_result(result)
+                try:
+                    self._on_result(result)
+                except Exception:  # a stats hook's bug: the record is still delivered
+                    log.exception("%s: on_result failed for frame %s", self.name, item.index)
         else:
             record.kind = "error"
             record.error = error if isinstance(error, StreamcoreError) else InferenceError(
