@@ -80,6 +80,7 @@ class ModelRunner:
         # submit_direct, the callback that takes the outcome.
         self._pending: Dict[int, Union["asyncio.Future[Result]", Completion]] = {}
         self._ids = itertools.count()
+        self._last_geometry: Optional[Tuple[Any, Geometry]] = None  # (native tuple, Geometry)
         self._slots: Optional[asyncio.Semaphore] = None
         self._monitor: Optional["asyncio.Task[None]"] = None
         self._health: Optional[HealthMonitor] = None
@@ -410,8 +411,12 @@ class ModelRunner:
         if err_class is not None:
             error = errors.from_native(err_class, err_msg or "")
         else:
+            # A stream's frames share one geometry: reuse the (frozen) object while it holds.
+            cached = self._last_geometry
+            if cached is None or cached[0] != geometry:
+                cached = self._last_geometry = (geometry, Geometry(*geometry))
             result = Result(outputs=outputs, output_details=self._details[1] if self._details else [],
-                            geometry=Geometry(*geometry), timings=Timings(*timings), device=device)
+                            geometry=cached[1], timings=Timings(*timings), device=device)
             if self.adapter is not None:
                 try:
                     result.value = self.adapter(result)

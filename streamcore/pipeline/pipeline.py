@@ -94,6 +94,7 @@ class Pipeline:
         self._idle: Optional[asyncio.Event] = None
         self._monitor = LoopLagMonitor() if monitor_loop else None
         self._device_invoke: Dict[str, Samples] = {}
+        self._single_keys: Dict[str, str] = {}  # device -> its stats key, for single-model results
         self._busy_snapshots: Deque[Tuple[float, Dict[str, float]]] = deque(maxlen=6)
         self._housekeeping: Optional["asyncio.Task[None]"] = None
         self._started_at = 0.0
@@ -348,7 +349,10 @@ class Pipeline:
 
     def _record_device(self, result: Result) -> None:
         if result.cascade is None:
-            self._add_invoke(self._device_key(self.engine.models[0], result.device), result.timings.invoke_ms)
+            key = self._single_keys.get(result.device)
+            if key is None:  # once per device: the key needs the engine's model list
+                key = self._single_keys[result.device] = self._device_key(self.engine.models[0], result.device)
+            self._add_invoke(key, result.timings.invoke_ms)
             return
         self._add_invoke(self._device_key(DETECTOR, result.device), result.timings.invoke_ms)
         for o in result.value:

@@ -379,9 +379,10 @@ class Stream:
         """On the loop: a frame submitted by the source thread is done."""
         if self._closing:
             return
+        now = time.monotonic()
         self.frames += 1
-        self._camera.add()
-        self._process.add()
+        self._camera.add(now=now)
+        self._process.add(now=now)
         self._count_format(item.frame)
         record = StreamResult(self.name, "result", index=item.index, pts=item.pts, time=item.time,
                               captured_at=item.captured_wall)
@@ -399,7 +400,7 @@ class Stream:
                 f"{self.name}: frame {item.index}: {error}")
         if self._keep_frames:
             record.frame = item.frame
-        record.latency_ms = (time.monotonic() - item.captured) * 1000.0
+        record.latency_ms = (now - item.captured) * 1000.0
         self._ready[seq] = (record, True)
         self._flush()
 
