@@ -103,3 +103,28 @@ def test_a_file_that_decodes_no_frame_exits_1(model: Path, tmp_path: Path) -> No
     assert not [r for r in json_lines(done.stdout) if r.get("kind") == "result"]
     assert done.returncode == 1, done.stderr
     assert "empty: ended without a single decoded frame" in done.stderr
+
+
+def test_a_model_in_segments_gives_the_whole_models_results(tmp_path: Path) -> None:
+    whole, seg0, seg1 = models.tiny_segments((32, 32, 3), num_classes=4)
+    paths = {}
+    for name, data in (("whole", whole), ("seg0", seg0), ("seg1", seg1)):
+        paths[name] = tmp_path / f"{name}.tflite"
+        paths[name].write_bytes(data)
+    clip = make_clip(tmp_path / "a.mp4", frames=10)
+
+    def values(*model_args: str) -> List[Any]:
+        done = subprocess.run(cli(*model_args, "-d", "cpu:2", "-k", "2", str(clip)),
+                              capture_output=True, text=True, timeout=60, env=env(), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        records = [r for r in json_lines(done.stdout) if r["kind"] == "result"]
+        assert [r["index"] for r in records] == list(range(10))
+        return [r["value"] for r in records]
+
+    assert values("-m", str(paths["seg0"]), "--segment", str(paths["seg1"])) == values("-m", str(paths["whole"]))
+
+
+def test_segments_and_a_cascade_are_refused_together(tmp_path: Path) -> None:
+    done = subprocess.run(cli("-m", "a.tflite", "--segment", "b.tflite", "--classifier", "c.tflite", "x.mp4"),
+                          capture_output=True, text=True, timeout=60, env=env(), cwd=tmp_path)
+    assert done.returncode == 2 and "--segment and --classifier" in done.stderr

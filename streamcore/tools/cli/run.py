@@ -2,6 +2,10 @@
 
     python -m streamcore run --model M [--labels L] [--devices D] SOURCE...
 
+A model cut in segments (one Edge TPU per segment at least):
+
+    python -m streamcore run --model seg0_edgetpu.tflite --segment seg1_edgetpu.tflite --devices usb:0,usb:1 SOURCE...
+
 A two-stage cascade (a detector, then a classifier on each object it finds):
 
     python -m streamcore run --model SSD --labels coco_labels.txt --devices cpu:1 \
@@ -24,6 +28,7 @@ from ...adapters import Classify, Detect, read_labels
 from ...adapters.auto import TASKS, guess_task, make_adapter
 from ...engine.cascade import Cascade
 from ...engine.deploy import Deploy
+from ...engine.segments import Segments
 from ...errors import InputError
 from ...jsonsafe import dumps
 from ...pipeline.loop import run as run_loop
@@ -37,6 +42,10 @@ def add_parser(sub: "argparse._SubParsersAction[Any]") -> None:
     p = sub.add_parser("run", help="run video files, URLs or cameras through a model (JSON lines out)")
     p.add_argument("--model", "-m", required=True,
                    help="a .tflite classification, SSD detection, segmentation or MoveNet pose model")
+    p.add_argument("--segment", action="append", default=[], metavar="MODEL",
+                   help="the next segment of a model cut in segments (edgetpu_compiler --num_segments): "
+                        "--model is segment 0, each --segment the next, in order; one device per segment at "
+                        "least, spare devices replicate the slowest segment")
     p.add_argument("--labels", "-l", help="label file (either 'id name' lines or one per line)")
     p.add_argument("--devices", "-d", default="auto", help="device spec, e.g. cpu:2 (default: auto)")
     p.add_argument("--task", choices=("auto",) + TASKS, default="auto",
@@ -111,6 +120,8 @@ def _cascade(args: argparse.Namespace, labels: Optional[Dict[int, str]]) -> Opti
     cascade_only = {"--classifier-labels": args.classifier_labels, "--classifier-devices": args.classifier_devices,
                     "--when-label": args.when_label, "--max-per-frame": args.max_per_frame,
                     "--margin": args.margin or None}
+    if args.classifier is not None and args.segment:
+        raise InputError("--segment and --classifier do not combine: a cascade's detector runs whole")
     if args.classifier is None:
         given = [flag for flag, value in cascade_only.items() if value is not None]
         if given:
@@ -153,7 +164,8 @@ async def _run(args: argparse.Namespace) -> int:
         if cascade is not None:
             pipeline = Pipeline(model=cascade, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
         else:
-            pipeline = Pipeline(model=args.model, devices=args.devices, adapter=adapter, fit=args.fit,
+            model = Segments([args.model, *args.segment]) if args.segment else args.model
+            pipeline = Pipeline(model=model, devices=args.devices, adapter=adapter, fit=args.fit,
                                 metrics_port=args.metrics_port, metrics_host=args.metrics_host)
         if args.mqtt:  # connected before anything starts: a broker that refuses is exit 2
             from ...services.mqtt import MqttPublisher
