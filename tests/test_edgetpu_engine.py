@@ -22,6 +22,7 @@ from streamcore import (
     InferenceError,
     Engine,
     ModelError,
+    Pipeline,
     Result,
     models,
 )
@@ -118,6 +119,19 @@ async def test_failed_device_loses_nothing_and_rejoins(tpu_model: bytes) -> None
         assert {s["name"]: s for s in engine.stats()}["sim1"]["reopens"] >= 1
         more = await asyncio.gather(*(engine.infer(f) for f in frames(30, seed=4)))
         assert "sim1" in {r.device for r in more}
+
+
+async def test_a_file_stream_through_a_failing_device_loses_nothing_and_keeps_order(tpu_model: bytes) -> None:
+    batch = frames(120, seed=6)
+    async with Pipeline(model=tpu_model, devices="sim:3@1ms", queue_depth=3) as p:
+        sim_runtime(3, 1.0).sim_fault("sim:1", "fail_after", 5)
+        cam = p.add_source(batch, name="cam")  # lossless: submitted from its own thread
+        records = [r async for r in cam.results()]
+        retried = {s["name"]: s for s in p.engine.stats()}["sim1"]["retried"]
+    assert [r.kind for r in records] == ["result"] * len(batch) + ["end"]
+    assert [r.index for r in records[:-1]] == list(range(len(batch)))
+    assert [top(r.result) for r in records[:-1] if r.result is not None] == [expected_class(f) for f in batch]
+    assert retried >= 1
 
 
 async def test_unplugged_device_is_reopened_when_it_comes_back(tpu_model: bytes) -> None:
