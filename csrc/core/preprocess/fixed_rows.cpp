@@ -4,14 +4,14 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+#include "preprocess/taps_avx2.h"
 #define SC_HAVE_AVX2_KERNELS 1
 #endif
 
 namespace sc {
 
 namespace {
-
-constexpr float kPixelPerUnit = 1.0f / float(1 << (kSampleBits + kTapWeightBits));
 
 std::atomic<bool> simd_allowed{true};
 
@@ -121,27 +121,10 @@ __attribute__((target("avx2"))) size_t blend_avx2(const uint8_t* const* rows, co
 
 __attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedTaps& t, float* out) {
     const int n = t.count;
-    const __m256 unit = _mm256_set1_ps(kPixelPerUnit);
-    const int* base = reinterpret_cast<const int*>(src);
     if (n < 8) return 0;
     for (int x = 0;; x += 8) {
         if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
-        const __m256i idx = _mm256_loadu_si256((const __m256i*)(t.index + x));
-        __m256i acc = _mm256_setzero_si256();
-        for (int q = 0; q < t.pairs; ++q) {
-            const __m256i w = _mm256_loadu_si256((const __m256i*)(t.weights + size_t(q) * n + x));
-            __m256i taps;
-            if (t.step == 1) {  // both taps in one 32-bit load
-                taps = _mm256_i32gather_epi32(base, _mm256_add_epi32(idx, _mm256_set1_epi32(2 * q)), 2);
-            } else {
-                const __m256i first = _mm256_add_epi32(idx, _mm256_set1_epi32(2 * q * t.step));
-                const __m256i lo = _mm256_i32gather_epi32(base, first, 2);
-                const __m256i hi = _mm256_i32gather_epi32(base, _mm256_add_epi32(first, _mm256_set1_epi32(t.step)), 2);
-                taps = _mm256_blend_epi16(lo, _mm256_slli_epi32(hi, 16), 0xAA);
-            }
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(taps, w));
-        }
-        _mm256_storeu_ps(out + x, _mm256_mul_ps(_mm256_cvtepi32_ps(acc), unit));
+        _mm256_storeu_ps(out + x, taps_avx2::gather8(src, t, x));
         if (x + 8 == n) return n;
     }
 }

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 
+#include "preprocess/fixed_rows.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#endif
 
-#include "preprocess/fixed_rows.h"
+#include "preprocess/taps_avx2.h"
+#endif
 
 // Not under TSan: ifunc resolvers run at relocation, before its runtime is up, and crash.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
@@ -68,43 +70,71 @@ __attribute__((target("avx2"))) inline __m256i channel_avx2(__m256 a, __m256 b, 
     return _mm256_cvttps_epi32(_mm256_add_ps(v, bias));
 }
 
-// Writes 1- or 3-channel bytes for a prefix of the pixels and returns its length.
+// Converts and stores exactly 8 pixels (8 or 24 bytes) of 1- or 3-channel bytes.
+struct ByteStore {
+    __m256 bias;
+    __m256i flip;
+    ChannelVectors c0, c1, c2;
+};
+
+__attribute__((target("avx2"))) inline ByteStore byte_store(const ChannelMap& m, bool is_signed) {
+    return {_mm256_set1_ps(is_signed ? 128.5f : 0.5f), _mm256_set1_epi8(is_signed ? char(0x80) : 0),
+            channel_vectors(m, 0), channel_vectors(m, 1), channel_vectors(m, 2)};
+}
+
+__attribute__((target("avx2"))) inline void store8(__m256 a, __m256 b, __m256 c, int channels, const ByteStore& s,
+                                                   uint8_t* out) {
+    if (channels == 1) {
+        const __m256i v = channel_avx2(a, b, c, s.c0, s.bias);
+        __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
+        bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(_mm256_xor_si256(bytes, s.flip)));
+        return;
+    }
+    // Per 128-bit lane: r0-3 g0-3 b0-3 b0-3 -> r0 g0 b0 r1 g1 b1 ... b3 and 4 spare bytes; then the
+    // two lanes' 12 bytes are joined, so exactly 24 bytes are stored.
+    const __m256i interleave = _mm256_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15,
+                                                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15);
+    const __m256i r = channel_avx2(a, b, c, s.c0, s.bias), g = channel_avx2(a, b, c, s.c1, s.bias),
+                  bl = channel_avx2(a, b, c, s.c2, s.bias);
+    __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(r, g), _mm256_packs_epi32(bl, bl));
+    bytes = _mm256_xor_si256(_mm256_shuffle_epi8(bytes, interleave), s.flip);
+    bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(bytes));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 16), _mm256_extracti128_si256(bytes, 1));
+}
+
+// Writes 1- or 3-channel bytes for all n >= 8 pixels (the last step overlaps the previous one
+// rather than leave a scalar tail); returns how many it wrote (0 when n < 8).
 __attribute__((target("avx2"))) int convert_bytes_avx2(const float* in0, const float* in1, const float* in2, int n,
                                                        int channels, const ChannelMap& m, bool is_signed,
                                                        uint8_t* out) {
-    const __m256 bias = _mm256_set1_ps(is_signed ? 128.5f : 0.5f);
-    const __m256i flip = _mm256_set1_epi8(is_signed ? char(0x80) : 0);
-    const ChannelVectors c0 = channel_vectors(m, 0);
-    if (channels == 1) {
-        if (n < 8) return 0;
-        const __m256i gather_low = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
-        for (int x = 0;; x += 8) {
-            if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
-            const __m256i v = channel_avx2(_mm256_loadu_ps(in0 + x), _mm256_loadu_ps(in1 + x),
-                                           _mm256_loadu_ps(in2 + x), c0, bias);
-            __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
-            bytes = _mm256_xor_si256(_mm256_permutevar8x32_epi32(bytes, gather_low), flip);
-            _mm_storel_epi64(reinterpret_cast<__m128i*>(out + x), _mm256_castsi256_si128(bytes));
-            if (x + 8 == n) return n;
-        }
+    if (n < 8) return 0;
+    const ByteStore s = byte_store(m, is_signed);
+    for (int x = 0;; x += 8) {
+        if (x + 8 > n) x = n - 8;
+        store8(_mm256_loadu_ps(in0 + x), _mm256_loadu_ps(in1 + x), _mm256_loadu_ps(in2 + x), channels, s,
+               out + size_t(x) * channels);
+        if (x + 8 == n) return n;
     }
-    const ChannelVectors c1 = channel_vectors(m, 1), c2 = channel_vectors(m, 2);
-    // Per 128-bit lane: r0-3 g0-3 b0-3 b0-3 -> r0 g0 b0 r1 g1 b1 ... b3, then 4 spare bytes.
-    const __m256i interleave = _mm256_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15,
-                                                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15);
-    // Each step stores 28 bytes for 24: the 4 spare bytes are rewritten by the next step or the
-    // scalar tail, and x + 10 <= n keeps them inside this call's n * 3 bytes.
-    int x = 0;
-    for (; x + 10 <= n; x += 8) {
-        const __m256 a = _mm256_loadu_ps(in0 + x), b = _mm256_loadu_ps(in1 + x), c = _mm256_loadu_ps(in2 + x);
-        const __m256i r = channel_avx2(a, b, c, c0, bias), g = channel_avx2(a, b, c, c1, bias),
-                      bl = channel_avx2(a, b, c, c2, bias);
-        __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(r, g), _mm256_packs_epi32(bl, bl));
-        bytes = _mm256_xor_si256(_mm256_shuffle_epi8(bytes, interleave), flip);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 3 * x), _mm256_castsi256_si128(bytes));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 3 * x + 12), _mm256_extracti128_si256(bytes, 1));
+}
+
+// The horizontal taps of each input channel and the conversion, 8 output pixels at a time, with
+// no float row in between. The same arithmetic as gather_taps_q6 followed by convert_bytes.
+__attribute__((target("avx2"))) bool gather_convert_avx2(const int16_t* const* rows, const FixedTaps* taps, int n_in,
+                                                         int channels, const ChannelMap& m, bool is_signed,
+                                                         uint8_t* out) {
+    const int n = taps[0].count;
+    if (n < 8) return false;
+    const ByteStore s = byte_store(m, is_signed);
+    for (int x = 0;; x += 8) {
+        if (x + 8 > n) x = n - 8;
+        const __m256 a = taps_avx2::gather8(rows[0], taps[0], x);
+        const __m256 b = n_in == 3 ? taps_avx2::gather8(rows[1], taps[1], x) : a;
+        const __m256 c = n_in == 3 ? taps_avx2::gather8(rows[2], taps[2], x) : a;
+        store8(a, b, c, channels, s, out + size_t(x) * channels);
+        if (x + 8 == n) return true;
     }
-    return x;
 }
 #endif
 
@@ -137,6 +167,14 @@ void convert_i8_from(const float* in0, const float* in1, const float* in2, int f
 }
 
 }  // namespace
+
+bool gather_convert_bytes(const int16_t* const* rows, const FixedTaps* taps, int n_in, int channels,
+                          const ChannelMap& map, bool is_signed, uint8_t* out) {
+#ifdef SC_HAVE_AVX2_CONVERT
+    if (simd_enabled() && has_avx2()) return gather_convert_avx2(rows, taps, n_in, channels, map, is_signed, out);
+#endif
+    return false;
+}
 
 void convert_u8(const float* in0, const float* in1, const float* in2, int n, int channels, const ChannelMap& map,
                 uint8_t* out) {

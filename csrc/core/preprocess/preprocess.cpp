@@ -21,8 +21,8 @@ namespace sc {
 namespace {
 
 struct Channel {
-    int plane;
-    int offset;  // element within a sample
+    int plane = 0;
+    int offset = 0;  // element within a sample
 };
 
 struct PlaneUse {
@@ -31,8 +31,32 @@ struct PlaneUse {
     int step = 1;  // elements (8- or 16-bit) per sample
 };
 
-// Reused across calls on the same thread: no heap traffic once warmed up.
+// What the taps and tables of a call depend on: a call with the same key reuses them.
+struct LayoutKey {
+    int frame_w = 0, frame_h = 0, tensor_w = 0, tensor_h = 0, channels = 0;
+    PixelFormat format = PixelFormat::RGB24;
+    Fit fit = Fit::Stretch;
+    Filter filter = Filter::Bilinear;
+    Roi roi;
+
+    bool operator==(const LayoutKey& o) const {
+        return frame_w == o.frame_w && frame_h == o.frame_h && tensor_w == o.tensor_w && tensor_h == o.tensor_h &&
+               channels == o.channels && format == o.format && fit == o.fit && filter == o.filter &&
+               roi.x == o.roi.x && roi.y == o.roi.y && roi.w == o.roi.w && roi.h == o.roi.h;
+    }
+};
+
+// Reused across calls on the same thread: no heap traffic once warmed up, and the taps of the
+// last layout are kept (a stream calls with the same frame and tensor sizes every time).
 struct Scratch {
+    bool valid = false;
+    LayoutKey key;
+    Plan plan;
+    Channel channels[3];
+    PlaneUse planes[3];
+    int n_in = 0;
+    FixedTaps fixed[3];
+    size_t span[3] = {0, 0, 0};  // elements of each source row the taps touch
     Taps x_luma, y_luma, x_chroma, y_chroma;
     std::vector<int16_t> row_weights[2];     // Q15 vertical weights: luma, chroma
     std::vector<int32_t> tap_weights[2];     // Q14 horizontal weight pairs: luma, chroma
@@ -175,17 +199,21 @@ int checked_zero_point(int64_t zero_point, DType dtype, const std::string& what)
     return int(zero_point);
 }
 
-Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
-    check_frame(frame);
-    check_tensor(out);
+namespace {
+
+// Builds the taps and fixed-point tables of a layout into `s`.
+void prepare(Scratch& s, const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
+    s.valid = false;
     const Plan plan = make_plan(frame.width, frame.height, out.width, out.height, params);
-    const OutputMap map = make_output_map(frame, out, params);
-
-    Channel channels[3];
-    PlaneUse planes[3];
-    const int n_in = input_channels(frame, out.channels, channels, planes);
-
-    Scratch& s = scratch;
+    s.plan = plan;
+    for (int c = 0; c < 3; ++c) {
+        s.channels[c] = Channel{};
+        s.planes[c] = PlaneUse{};
+        s.fixed[c] = FixedTaps{};
+    }
+    s.n_in = input_channels(frame, out.channels, s.channels, s.planes);
+    const Channel* channels = s.channels;
+    const PlaneUse* planes = s.planes;
     const int roi_x1 = plan.roi_x + plan.roi_w - 1, roi_y1 = plan.roi_y + plan.roi_h - 1;
     build_taps(s.x_luma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x, roi_x1, false);
     build_taps(s.y_luma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y, roi_y1, false);
@@ -196,40 +224,77 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
         build_taps(s.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> sx, roi_x1 >> sx, sx != 0);
         build_taps(s.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> sy, roi_y1 >> sy, sy != 0);
     }
-    const SampleFormat samples = sample_format(info.sample_bytes, info.bits, info.high_aligned);
     const Taps* x_taps[2] = {&s.x_luma, &s.x_chroma};
     const Taps* y_taps[2] = {&s.y_luma, &s.y_chroma};
     for (int axis = 0; axis < (any_chroma ? 2 : 1); ++axis) {
         fix_vertical(*y_taps[axis], s.row_weights[axis]);
         fix_tap_weights(*x_taps[axis], s.tap_weights[axis]);
     }
-    FixedTaps fixed[3];
-    for (int c = 0; c < n_in; ++c) {
+    for (int c = 0; c < s.n_in; ++c) {
         const int p = channels[c].plane, axis = planes[p].chroma ? 1 : 0;
         const Taps& x = *x_taps[axis];
         fix_tap_first(x, planes[p].step, channels[c].offset, s.tap_first[c]);
-        fixed[c].count = x.count;
-        fixed[c].pairs = (x.width + 1) / 2;
-        fixed[c].step = planes[p].step;
-        fixed[c].index = s.tap_first[c].data();
-        fixed[c].weights = s.tap_weights[axis].data();
+        s.fixed[c].count = x.count;
+        s.fixed[c].pairs = (x.width + 1) / 2;
+        s.fixed[c].step = planes[p].step;
+        s.fixed[c].index = s.tap_first[c].data();
+        s.fixed[c].weights = s.tap_weights[axis].data();
     }
-    size_t span[3] = {0, 0, 0};  // elements of each source row the taps touch
     for (int p = 0; p < 3; ++p) {
+        s.span[p] = 0;
         if (!planes[p].used) continue;
         const Taps& x = *x_taps[planes[p].chroma ? 1 : 0];
-        span[p] = size_t(x.highest - x.lowest + 1) * planes[p].step;
+        s.span[p] = size_t(x.highest - x.lowest + 1) * planes[p].step;
         // Padding past the span: gathers load 32 bits one tap beyond the last (zero-weight) tap.
-        s.blended[p].assign(span[p] + 2 * size_t(planes[p].step) + 16, 0);
+        s.blended[p].assign(s.span[p] + 2 * size_t(planes[p].step) + 16, 0);
     }
-    for (int c = 0; c < n_in; ++c) s.samples[c].resize(size_t(plan.dst_w));
+    for (int c = 0; c < s.n_in; ++c) s.samples[c].resize(size_t(plan.dst_w));
     s.rows.resize(size_t(std::max(s.y_luma.width, any_chroma ? s.y_chroma.width : 0)));
+    s.valid = true;
+}
+
+}  // namespace
+
+Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
+    check_frame(frame);
+    check_tensor(out);
+    const OutputMap map = make_output_map(frame, out, params);
+
+    Scratch& s = scratch;
+    LayoutKey key;
+    key.frame_w = frame.width;
+    key.frame_h = frame.height;
+    key.tensor_w = out.width;
+    key.tensor_h = out.height;
+    key.channels = out.channels;
+    key.format = frame.format;
+    key.fit = params.fit;
+    key.filter = params.filter;
+    key.roi = params.roi;
+    if (!s.valid || !(s.key == key)) {
+        prepare(s, frame, out, params);  // throws (RoiError, InputError) before any state is kept
+        s.key = key;
+    }
+    const Plan& plan = s.plan;
+    const Channel* channels = s.channels;
+    const PlaneUse* planes = s.planes;
+    const int n_in = s.n_in;
+    const FormatInfo& info = format_info(frame.format);
+    const SampleFormat samples = sample_format(info.sample_bytes, info.bits, info.high_aligned);
+    const Taps* x_taps[2] = {&s.x_luma, &s.x_chroma};
+    const Taps* y_taps[2] = {&s.y_luma, &s.y_chroma};
+    const FixedTaps* fixed = s.fixed;
+    const size_t* span = s.span;
 
     const size_t esize = element_size(out.dtype);
     const size_t row_elems = size_t(out.width) * out.channels;
     auto* base = static_cast<uint8_t*>(out.data);
     const float* gathered[3];
-    for (int c = 0; c < 3; ++c) gathered[c] = s.samples[c < n_in ? c : 0].data();
+    const int16_t* blended_rows[3];
+    for (int c = 0; c < 3; ++c) {
+        gathered[c] = s.samples[c < n_in ? c : 0].data();
+        blended_rows[c] = s.blended[channels[c < n_in ? c : 0].plane].data();
+    }
 
     for (int y = 0; y < out.height; ++y) {
         uint8_t* row = base + size_t(y) * row_elems * esize;
@@ -252,15 +317,20 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
             blend_rows_q6(s.rows.data(), &s.row_weights[axis][size_t(i) * v.width], v.width, span[p], samples,
                           s.blended[p].data());
         }
-        for (int c = 0; c < n_in; ++c)
-            gather_taps_q6(s.blended[channels[c].plane].data(), fixed[c], s.samples[c].data());
         const size_t left = size_t(plan.dst_x) * out.channels;
         const size_t right = size_t(out.width - plan.dst_x - plan.dst_w) * out.channels;
         if (left) fill_pad(row, out.dtype, left, map.pad);
-        convert_row(gathered, plan.dst_w, out.channels, map.channels, out.dtype, row + left * esize);
+        uint8_t* pixels = row + left * esize;
+        if (!(out.dtype != DType::Float32 &&
+              gather_convert_bytes(blended_rows, fixed, n_in, out.channels, map.channels,
+                                   out.dtype == DType::Int8, pixels))) {
+            for (int c = 0; c < n_in; ++c)
+                gather_taps_q6(s.blended[channels[c].plane].data(), fixed[c], s.samples[c].data());
+            convert_row(gathered, plan.dst_w, out.channels, map.channels, out.dtype, pixels);
+        }
         if (right) fill_pad(row + (row_elems - right) * esize, out.dtype, right, map.pad);
     }
-    return plan_geometry(frame.width, frame.height, out.width, out.height, params);
+    return geometry_of(plan, frame.width, frame.height, out.width, out.height);
 }
 
 }  // namespace sc
