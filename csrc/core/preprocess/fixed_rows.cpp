@@ -67,13 +67,20 @@ struct Avx8 {
     }
 };
 
-struct Avx16 {
+// 16-bit samples with the bits low (clamped, then shifted up) or high (shifted down).
+struct Avx16Low {
     __m256i max;
-    __m128i left, right;
+    __m128i left;
     __attribute__((target("avx2"))) __m256i operator()(const uint8_t* row, size_t i) const {
-        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * i));
-        v = _mm256_min_epu16(v, max);
-        return _mm256_srl_epi16(_mm256_sll_epi16(v, left), right);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * i));
+        return _mm256_sll_epi16(_mm256_min_epu16(v, max), left);
+    }
+};
+
+struct Avx16High {
+    __m128i right;
+    __attribute__((target("avx2"))) __m256i operator()(const uint8_t* row, size_t i) const {
+        return _mm256_srl_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * i)), right);
     }
 };
 
@@ -152,9 +159,12 @@ namespace {
 
 __attribute__((target("avx2"))) size_t blend16_dispatch(const uint8_t* const* rows, const int16_t* weights, int k,
                                                         size_t n, const SampleFormat& f, int16_t* out) {
-    const Avx16 load{_mm256_set1_epi16(int16_t(uint16_t(f.max))), _mm_cvtsi32_si128(f.left),
-                     _mm_cvtsi32_si128(f.right)};
-    return blend_avx2(rows, weights, k, n, load, out);
+    if (f.left == 0 && f.max == 0xFFFF)
+        return blend_avx2(rows, weights, k, n, Avx16High{_mm_cvtsi32_si128(f.right)}, out);
+    if (f.right == 0)
+        return blend_avx2(rows, weights, k, n, Avx16Low{_mm256_set1_epi16(int16_t(uint16_t(f.max))), _mm_cvtsi32_si128(f.left)},
+                          out);
+    return 0;
 }
 
 }  // namespace
