@@ -35,14 +35,24 @@ from streamcore.engine.frames import to_frame_view  # noqa: E402
 
 
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
+    return together_ms({"fn": fn}, repeat)["fn"]
+
+
+def together_ms(contenders: Dict[str, Callable[[], Any]], repeat: int) -> Dict[str, float]:
+    """Median ms of each contender, run in turn within every repetition (the order rotating), so
+    a change of load on the machine touches them all alike: their ratios are what this reports."""
+    names = list(contenders)
     for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+        for name in names:
+            contenders[name]()
+    samples: Dict[str, List[float]] = {name: [] for name in names}
+    for i in range(repeat):
+        for k in range(len(names)):
+            name = names[(i + k) % len(names)]
+            start = time.perf_counter()
+            contenders[name]()
+            samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def make_frame(width: int, height: int) -> Any:
@@ -101,14 +111,15 @@ def bench_formats(repeat: int) -> List[Dict[str, Any]]:
                 params = _core.PreprocessParams()
                 row: Dict[str, Any] = {"frame": f"{width}x{height}", "format": fmt, "tensor": f"{size}x{size}",
                                        "native": to_frame_view(frame).format != "yuv420p" or fmt == "yuv420p"}
-                row["fused"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, params, 1 / 128, 128), repeat)
-                row["reformat_fused"] = median_ms(
-                    lambda: _core.preprocess(to_frame_view(frame.reformat(format="yuv420p", threads=1)), out, params,
-                                             1 / 128, 128), repeat)
-                row["pyav"] = median_ms(lambda: frame.reformat(size, size, format="rgb24", threads=1), repeat)
-                row["pyav_bilinear"] = median_ms(
-                    lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR", threads=1), repeat)
-                row["opencv"] = median_ms(opencv_path(frame, size), repeat)
+                row.update(together_ms({
+                    "fused": lambda: _core.preprocess(to_frame_view(frame), out, params, 1 / 128, 128),
+                    "reformat_fused": lambda: _core.preprocess(to_frame_view(frame.reformat(format="yuv420p", threads=1)),
+                                                               out, params, 1 / 128, 128),
+                    "pyav": lambda: frame.reformat(size, size, format="rgb24", threads=1),
+                    "pyav_bilinear": lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR",
+                                                            threads=1),
+                    "opencv": opencv_path(frame, size),
+                }, repeat))
                 rows.append(row)
     return rows
 
@@ -138,13 +149,14 @@ def bench(repeat: int) -> List[Dict[str, Any]]:
             out = np.empty((size, size, 3), np.uint8)
             bilinear, area = _core.PreprocessParams(), _core.PreprocessParams(filter="area")
             row: Dict[str, Any] = {"frame": f"{width}x{height}", "tensor": f"{size}x{size}"}
-            row["fused_bilinear"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, bilinear, 1 / 128, 128), repeat)
-            row["fused_area"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, area, 1 / 128, 128), repeat)
-            row["pyav"] = median_ms(lambda: frame.reformat(size, size, format="rgb24", threads=1), repeat)
-            row["pyav_bilinear"] = median_ms(
-                lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR", threads=1), repeat)
-            row["opencv"] = median_ms(lambda: cv2.resize(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (size, size),
-                                                         interpolation=cv2.INTER_LINEAR), repeat)
+            row.update(together_ms({
+                "fused_bilinear": lambda: _core.preprocess(to_frame_view(frame), out, bilinear, 1 / 128, 128),
+                "fused_area": lambda: _core.preprocess(to_frame_view(frame), out, area, 1 / 128, 128),
+                "pyav": lambda: frame.reformat(size, size, format="rgb24", threads=1),
+                "pyav_bilinear": lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR", threads=1),
+                "opencv": lambda: cv2.resize(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (size, size),
+                                             interpolation=cv2.INTER_LINEAR),
+            }, repeat))
             rows.append(row)
     return rows
 

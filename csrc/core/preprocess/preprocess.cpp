@@ -46,11 +46,10 @@ struct LayoutKey {
     }
 };
 
-// Reused across calls on the same thread: no heap traffic once warmed up, and the taps of the
-// last layout are kept (a stream calls with the same frame and tensor sizes every time).
-struct Scratch {
-    bool valid = false;
+// The taps and fixed-point tables of one layout.
+struct Layout {
     LayoutKey key;
+    uint64_t used = 0;  // when last used, for eviction; 0: empty
     Plan plan;
     Channel channels[3];
     PlaneUse planes[3];
@@ -58,10 +57,18 @@ struct Scratch {
     FixedTaps fixed[3];
     size_t span[3] = {0, 0, 0};  // elements of each source row the taps touch
     Taps x_luma, y_luma, x_chroma, y_chroma;
-    std::vector<int16_t> row_weights[2];     // Q15 vertical weights: luma, chroma
-    std::vector<int32_t> tap_weights[2];     // Q14 horizontal weight pairs: luma, chroma
-    std::vector<int32_t> tap_first[3];       // per input channel
-    std::vector<int16_t> blended[3];         // per plane, Q6
+    std::vector<int16_t> row_weights[2];  // Q15 vertical weights: luma, chroma
+    std::vector<int32_t> tap_weights[2];  // Q14 horizontal weight pairs: luma, chroma
+    std::vector<int32_t> tap_first[3];    // per input channel
+};
+
+// Reused across calls on the same thread: no heap traffic once warmed up. The last few layouts
+// are kept, so a worker that serves streams of a few sizes (or models) in turn builds no taps.
+struct Scratch {
+    static constexpr int kLayouts = 4;
+    Layout layouts[kLayouts];
+    uint64_t clock = 0;
+    std::vector<int16_t> blended[3];  // per plane, Q6
     std::vector<float> samples[3];
     std::vector<const uint8_t*> rows;
 };
@@ -201,9 +208,9 @@ int checked_zero_point(int64_t zero_point, DType dtype, const std::string& what)
 
 namespace {
 
-// Builds the taps and fixed-point tables of a layout into `s`.
-void prepare(Scratch& s, const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
-    s.valid = false;
+// Builds the taps and fixed-point tables of a layout into `s` (throws RoiError or InputError first).
+void prepare(Layout& s, const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
+    s.used = 0;
     const Plan plan = make_plan(frame.width, frame.height, out.width, out.height, params);
     s.plan = plan;
     for (int c = 0; c < 3; ++c) {
@@ -245,12 +252,38 @@ void prepare(Scratch& s, const Frame& frame, const TensorDesc& out, const Prepro
         if (!planes[p].used) continue;
         const Taps& x = *x_taps[planes[p].chroma ? 1 : 0];
         s.span[p] = size_t(x.highest - x.lowest + 1) * planes[p].step;
-        // Padding past the span: gathers load 32 bits one tap beyond the last (zero-weight) tap.
-        s.blended[p].assign(s.span[p] + 2 * size_t(planes[p].step) + 16, 0);
     }
-    for (int c = 0; c < s.n_in; ++c) s.samples[c].resize(size_t(plan.dst_w));
-    s.rows.resize(size_t(std::max(s.y_luma.width, any_chroma ? s.y_chroma.width : 0)));
-    s.valid = true;
+}
+
+// The layout for `key` from the cache, built into the least recently used slot if absent.
+Layout& layout_for(Scratch& s, const LayoutKey& key, const Frame& frame, const TensorDesc& out,
+                   const PreprocessParams& params) {
+    Layout* slot = &s.layouts[0];
+    for (Layout& l : s.layouts) {
+        if (l.used && l.key == key) {
+            l.used = ++s.clock;
+            return l;
+        }
+        if (l.used < slot->used) slot = &l;
+    }
+    prepare(*slot, frame, out, params);
+    slot->key = key;
+    slot->used = ++s.clock;
+    return *slot;
+}
+
+// Grows the row buffers for `l`; grown elements are zeroed, so every element a kernel reads is set.
+void size_rows(Scratch& s, const Layout& l) {
+    for (int p = 0; p < 3; ++p) {
+        if (!l.planes[p].used) continue;
+        // Padding past the span: gathers load 32 bits one tap beyond the last (zero-weight) tap.
+        const size_t need = l.span[p] + 2 * size_t(l.planes[p].step) + 16;
+        if (s.blended[p].size() < need) s.blended[p].resize(need, 0);
+    }
+    for (int c = 0; c < l.n_in; ++c)
+        if (s.samples[c].size() < size_t(l.plan.dst_w)) s.samples[c].resize(size_t(l.plan.dst_w));
+    const size_t k = size_t(std::max(l.y_luma.width, l.planes[1].used ? l.y_chroma.width : 0));
+    if (s.rows.size() < k) s.rows.resize(k);
 }
 
 }  // namespace
@@ -271,20 +304,18 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
     key.fit = params.fit;
     key.filter = params.filter;
     key.roi = params.roi;
-    if (!s.valid || !(s.key == key)) {
-        prepare(s, frame, out, params);  // throws (RoiError, InputError) before any state is kept
-        s.key = key;
-    }
-    const Plan& plan = s.plan;
-    const Channel* channels = s.channels;
-    const PlaneUse* planes = s.planes;
-    const int n_in = s.n_in;
+    Layout& l = layout_for(s, key, frame, out, params);
+    size_rows(s, l);
+    const Plan& plan = l.plan;
+    const Channel* channels = l.channels;
+    const PlaneUse* planes = l.planes;
+    const int n_in = l.n_in;
     const FormatInfo& info = format_info(frame.format);
     const SampleFormat samples = sample_format(info.sample_bytes, info.bits, info.high_aligned);
-    const Taps* x_taps[2] = {&s.x_luma, &s.x_chroma};
-    const Taps* y_taps[2] = {&s.y_luma, &s.y_chroma};
-    const FixedTaps* fixed = s.fixed;
-    const size_t* span = s.span;
+    const Taps* x_taps[2] = {&l.x_luma, &l.x_chroma};
+    const Taps* y_taps[2] = {&l.y_luma, &l.y_chroma};
+    const FixedTaps* fixed = l.fixed;
+    const size_t* span = l.span;
 
     const size_t esize = element_size(out.dtype);
     const size_t row_elems = size_t(out.width) * out.channels;
@@ -314,7 +345,7 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
             const std::ptrdiff_t first_byte = std::ptrdiff_t(x.lowest) * planes[p].step * samples.bytes;
             for (int k = 0; k < v.width; ++k)
                 s.rows[k] = plane.data + std::ptrdiff_t(v.start[i] + k) * plane.stride + first_byte;
-            blend_rows_q6(s.rows.data(), &s.row_weights[axis][size_t(i) * v.width], v.width, span[p], samples,
+            blend_rows_q6(s.rows.data(), &l.row_weights[axis][size_t(i) * v.width], v.width, span[p], samples,
                           s.blended[p].data());
         }
         const size_t left = size_t(plan.dst_x) * out.channels;
