@@ -38,20 +38,23 @@ def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     return together_ms({"fn": fn}, repeat)["fn"]
 
 
-def together_ms(contenders: Dict[str, Callable[[], Any]], repeat: int) -> Dict[str, float]:
-    """Median ms of each contender, run in turn within every repetition (the order rotating), so
-    a change of load on the machine touches them all alike: their ratios are what this reports."""
+def together_ms(contenders: Dict[str, Callable[[], Any]], repeat: int, block: int = 4) -> Dict[str, float]:
+    """Median ms of each contender over `repeat` calls, taken in turns of `block` calls each (the
+    first call of a turn is not timed), so a change of load on the machine touches them all alike
+    while each still runs with its own data warm, as a stream's next frame would."""
     names = list(contenders)
-    for _ in range(3):
-        for name in names:
-            contenders[name]()
     samples: Dict[str, List[float]] = {name: [] for name in names}
-    for i in range(repeat):
+    turn = 0
+    while len(samples[names[-1]]) < repeat:
         for k in range(len(names)):
-            name = names[(i + k) % len(names)]
-            start = time.perf_counter()
-            contenders[name]()
-            samples[name].append((time.perf_counter() - start) * 1e3)
+            name = names[(turn + k) % len(names)]
+            fn = contenders[name]
+            fn()
+            for _ in range(block - 1):
+                start = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - start) * 1e3)
+        turn += 1
     return {name: statistics.median(v) for name, v in samples.items()}
 
 

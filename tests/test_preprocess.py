@@ -300,8 +300,9 @@ def test_simd_and_scalar_kernels_agree_exactly(fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["yuv420p", "nv21", "yuv444p", "rgb24", "gray8"])
 def test_simd_and_scalar_agree_for_every_colour_map(fmt: str) -> None:
-    """The SIMD kernel has variants per colour map (YUV to RGB or BGR skips zero terms); each must
-    give the scalar bytes exactly, for widths below, at and just past one vector step."""
+    """The SIMD kernel has variants per colour map (YUV to RGB or BGR skips zero terms; a clamp to
+    the type's whole range is left to the saturating packs); each must give the scalar bytes
+    exactly, for widths below, at and just past one vector step."""
     previous = _core._set_preprocess_simd(True)
     try:
         w, h = 61, 23
@@ -315,6 +316,8 @@ def test_simd_and_scalar_agree_for_every_colour_map(fmt: str) -> None:
                 (False, 128.0, 128.0, 3, np.uint8, 1 / 128, 128), (True, 128.0, 128.0, 3, np.uint8, 1 / 128, 128),
                 (True, 127.5, 127.5, 3, np.int8, 1 / 128, -1), (False, 0.0, 255.0, 3, np.uint8, 1 / 255, 0),
                 (False, 100.0, 50.0, 1, np.int8, 0.05, 3), (True, 128.0, 128.0, 1, np.uint8, 1 / 128, 128),
+                # Clamped inside the type's range ([-37, 65] and [0, 191]): the kernels clamp explicitly.
+                (True, 100.0, 50.0, 3, np.int8, 0.05, 3), (False, 64.0, 64.0, 3, np.uint8, 1 / 64, 0),
             ]:
                 params = _core.PreprocessParams(bgr=bgr, mean=mean, std=std)
                 for tw in [5, 8, 9, 17, 40]:

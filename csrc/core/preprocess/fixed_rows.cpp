@@ -131,7 +131,7 @@ __attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedT
     if (n < 8) return 0;
     for (int x = 0;; x += 8) {
         if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
-        _mm256_storeu_ps(out + x, taps_avx2::gather8(src, t, x));
+        _mm256_storeu_ps(out + x, _mm256_mul_ps(taps_avx2::gather8(src, t, x), _mm256_set1_ps(kPixelPerUnit)));
         if (x + 8 == n) return n;
     }
 }

@@ -1,6 +1,7 @@
 #include "preprocess/kernels.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "preprocess/fixed_rows.h"
 
@@ -51,13 +52,16 @@ bool has_avx2() {
 }
 
 // One output channel's coefficients as vectors, loaded once (byte stores could alias the map).
+// m0..m2 are premultiplied by kPixelPerUnit, so they apply to the gathered sums directly: a power
+// of two, it changes no rounding, and (sum * unit) * m == sum * (m * unit) exactly.
 struct ChannelVectors {
     __m256 m0, m1, m2, offset, lo, hi;
 };
 
 __attribute__((target("avx2"))) inline ChannelVectors channel_vectors(const ChannelMap& m, int ch) {
-    return {_mm256_set1_ps(m.m[ch][0]), _mm256_set1_ps(m.m[ch][1]), _mm256_set1_ps(m.m[ch][2]),
-            _mm256_set1_ps(m.offset[ch]), _mm256_set1_ps(m.lo[ch]), _mm256_set1_ps(m.hi[ch])};
+    return {_mm256_set1_ps(m.m[ch][0] * kPixelPerUnit), _mm256_set1_ps(m.m[ch][1] * kPixelPerUnit),
+            _mm256_set1_ps(m.m[ch][2] * kPixelPerUnit), _mm256_set1_ps(m.offset[ch]), _mm256_set1_ps(m.lo[ch]),
+            _mm256_set1_ps(m.hi[ch])};
 }
 
 // Products of a channel's row that are zero in the map, and so skipped: adding an exact zero
@@ -65,14 +69,17 @@ __attribute__((target("avx2"))) inline ChannelVectors channel_vectors(const Chan
 enum Terms { kAllTerms, kNoB, kNoC };
 
 // One channel of 8 pixels from t = m0 * a, with the scalar code's operation order and rounding
-// (truncating v + 0.5 after the clamp; `bias` adds 128 for int8, whose bytes are then flipped by 0x80).
-template <int T>
+// (truncating v + 0.5 after the clamp; `bias` adds 128 for int8, whose bytes are then flipped by
+// 0x80). Without `Clamp` the caller has shown that the clamp is the byte type's whole range and
+// that |v| stays far below 2^31: then the saturating packs clamp to the same bytes.
+template <int T, bool Clamp>
 __attribute__((target("avx2"))) inline __m256i channel_avx2(__m256 t, __m256 b, __m256 c, const ChannelVectors& m,
                                                             __m256 bias) {
     __m256 v = t;
     if (T != kNoB) v = _mm256_add_ps(v, _mm256_mul_ps(m.m1, b));
     if (T != kNoC) v = _mm256_add_ps(v, _mm256_mul_ps(m.m2, c));
-    v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, m.offset), m.lo), m.hi);
+    v = _mm256_add_ps(v, m.offset);
+    if (Clamp) v = _mm256_min_ps(_mm256_max_ps(v, m.lo), m.hi);
     return _mm256_cvttps_epi32(_mm256_add_ps(v, bias));
 }
 
@@ -90,16 +97,14 @@ __attribute__((target("avx2"))) inline ByteStore byte_store(const ChannelMap& m,
 
 // Which terms each of the three channels skips; `Shared`: every channel has the same m0 (YUV
 // input: the luma gain), so m0 * a is computed once.
-template <bool Shared, int T0, int T1, int T2>
+template <bool Shared, int T0, int T1, int T2, bool Clamp>
 struct Pattern {};
 
-using Generic = Pattern<false, kAllTerms, kAllTerms, kAllTerms>;
-
-template <bool Shared, int T0, int T1, int T2>
+template <bool Shared, int T0, int T1, int T2, bool Clamp>
 __attribute__((target("avx2"))) inline void store8(__m256 a, __m256 b, __m256 c, int channels, const ByteStore& s,
-                                                   uint8_t* out, Pattern<Shared, T0, T1, T2>) {
+                                                   uint8_t* out, Pattern<Shared, T0, T1, T2, Clamp>) {
     if (channels == 1) {
-        const __m256i v = channel_avx2<T0>(_mm256_mul_ps(s.c0.m0, a), b, c, s.c0, s.bias);
+        const __m256i v = channel_avx2<T0, Clamp>(_mm256_mul_ps(s.c0.m0, a), b, c, s.c0, s.bias);
         __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
         bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(_mm256_xor_si256(bytes, s.flip)));
@@ -111,8 +116,8 @@ __attribute__((target("avx2"))) inline void store8(__m256 a, __m256 b, __m256 c,
                                                 0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 13, 14, 15);
     const __m256 t0 = _mm256_mul_ps(s.c0.m0, a);
     const __m256 t1 = Shared ? t0 : _mm256_mul_ps(s.c1.m0, a), t2 = Shared ? t0 : _mm256_mul_ps(s.c2.m0, a);
-    const __m256i r = channel_avx2<T0>(t0, b, c, s.c0, s.bias), g = channel_avx2<T1>(t1, b, c, s.c1, s.bias),
-                  bl = channel_avx2<T2>(t2, b, c, s.c2, s.bias);
+    const __m256i r = channel_avx2<T0, Clamp>(t0, b, c, s.c0, s.bias), g = channel_avx2<T1, Clamp>(t1, b, c, s.c1, s.bias),
+                  bl = channel_avx2<T2, Clamp>(t2, b, c, s.c2, s.bias);
     __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(r, g), _mm256_packs_epi32(bl, bl));
     bytes = _mm256_xor_si256(_mm256_shuffle_epi8(bytes, interleave), s.flip);
     bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7));
@@ -137,24 +142,44 @@ __attribute__((target("avx2"))) void gather_convert_loop(const int16_t* const* r
     }
 }
 
+template <bool Clamp>
+__attribute__((target("avx2"))) void gather_convert_colour(const int16_t* const* rows, const FixedTaps* taps, int n_in,
+                                                           int channels, const ChannelMap& m, const ByteStore& s,
+                                                           uint8_t* out) {
+    if (n_in == 3 && channels == 3 && m.m[0][0] == m.m[1][0] && m.m[1][0] == m.m[2][0] && m.m[1][1] != 0 &&
+        m.m[1][2] != 0) {
+        // YUV to RGB: R has no U term and B no V term (BGR: the other way round).
+        if (m.m[0][1] == 0 && m.m[2][2] == 0)
+            return gather_convert_loop(rows, taps, n_in, channels, s, out, Pattern<true, kNoB, kAllTerms, kNoC, Clamp>{});
+        if (m.m[0][2] == 0 && m.m[2][1] == 0)
+            return gather_convert_loop(rows, taps, n_in, channels, s, out, Pattern<true, kNoC, kAllTerms, kNoB, Clamp>{});
+    }
+    gather_convert_loop(rows, taps, n_in, channels, s, out, Pattern<false, kAllTerms, kAllTerms, kAllTerms, Clamp>{});
+}
+
+// True when clamping to [lo, hi] is what the saturating packs do anyway: the clamp is the byte
+// type's whole range, and |v| < 2^30 for any sample (at most 256 on the pixel scale), so the
+// conversion to int32 cannot overflow.
+bool packs_clamp(const ChannelMap& m, int channels, bool is_signed) {
+    const float lo = is_signed ? -128.0f : 0.0f, hi = is_signed ? 127.0f : 255.0f;
+    for (int c = 0; c < channels; ++c) {
+        if (m.lo[c] != lo || m.hi[c] != hi) return false;
+        const double bound = 256.0 * (std::fabs(m.m[c][0]) + std::fabs(m.m[c][1]) + std::fabs(m.m[c][2])) +
+                             std::fabs(m.offset[c]) + 256.0;
+        if (!(bound < double(1 << 30))) return false;
+    }
+    return true;
+}
+
 __attribute__((target("avx2"))) bool gather_convert_avx2(const int16_t* const* rows, const FixedTaps* taps, int n_in,
                                                          int channels, const ChannelMap& m, bool is_signed,
                                                          uint8_t* out) {
     if (taps[0].count < 8) return false;
     const ByteStore s = byte_store(m, is_signed);
-    if (n_in == 3 && channels == 3 && m.m[0][0] == m.m[1][0] && m.m[1][0] == m.m[2][0] && m.m[1][1] != 0 &&
-        m.m[1][2] != 0) {
-        // YUV to RGB: R has no U term and B no V term (BGR: the other way round).
-        if (m.m[0][1] == 0 && m.m[2][2] == 0) {
-            gather_convert_loop(rows, taps, n_in, channels, s, out, Pattern<true, kNoB, kAllTerms, kNoC>{});
-            return true;
-        }
-        if (m.m[0][2] == 0 && m.m[2][1] == 0) {
-            gather_convert_loop(rows, taps, n_in, channels, s, out, Pattern<true, kNoC, kAllTerms, kNoB>{});
-            return true;
-        }
-    }
-    gather_convert_loop(rows, taps, n_in, channels, s, out, Generic{});
+    if (packs_clamp(m, channels, is_signed))
+        gather_convert_colour<false>(rows, taps, n_in, channels, m, s, out);
+    else
+        gather_convert_colour<true>(rows, taps, n_in, channels, m, s, out);
     return true;
 }
 #endif

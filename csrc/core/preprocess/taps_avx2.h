@@ -19,8 +19,8 @@ __attribute__((target("avx2"))) inline __m256i load_pairs(const int16_t* src, co
     return _mm256_setr_epi32(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
 }
 
-// Output samples x .. x + 7 of one channel as pixel values (the scalar kernel's integers, times
-// the same float unit).
+// Output samples x .. x + 7 of one channel: the scalar kernel's integer sums as floats (times
+// kPixelPerUnit, a power of two, they are pixel values).
 __attribute__((target("avx2"))) inline __m256 gather8(const int16_t* src, const FixedTaps& t, int x) {
     const int32_t* idx = t.index + x;
     const size_t n = size_t(t.count);
@@ -42,7 +42,7 @@ __attribute__((target("avx2"))) inline __m256 gather8(const int16_t* src, const 
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(taps, w));
         }
     }
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(kPixelPerUnit));
+    return _mm256_cvtepi32_ps(acc);
 }
 
 }  // namespace taps_avx2
