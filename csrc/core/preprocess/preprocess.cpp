@@ -1,6 +1,8 @@
 // Orchestrates one call: per output row, blend the source rows it needs (vertical taps over the
 // columns in use), gather each channel's horizontal taps, then convert and quantize only the
-// output pixels. Resampling happens before colour conversion, which is affine and so exact.
+// output pixels (for byte outputs, gather and conversion are one SIMD pass, 8 pixels at a time).
+// Resampling happens before colour conversion, which is affine and so exact. The taps of a
+// thread's last few layouts are kept between calls.
 #include "preprocess/preprocess.h"
 
 #include <algorithm>
@@ -208,50 +210,50 @@ int checked_zero_point(int64_t zero_point, DType dtype, const std::string& what)
 
 namespace {
 
-// Builds the taps and fixed-point tables of a layout into `s` (throws RoiError or InputError first).
-void prepare(Layout& s, const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
-    s.used = 0;
+// Builds the taps and fixed-point tables of a layout into `l` (throws RoiError or InputError first).
+void prepare(Layout& l, const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
+    l.used = 0;
     const Plan plan = make_plan(frame.width, frame.height, out.width, out.height, params);
-    s.plan = plan;
+    l.plan = plan;
     for (int c = 0; c < 3; ++c) {
-        s.channels[c] = Channel{};
-        s.planes[c] = PlaneUse{};
-        s.fixed[c] = FixedTaps{};
+        l.channels[c] = Channel{};
+        l.planes[c] = PlaneUse{};
+        l.fixed[c] = FixedTaps{};
     }
-    s.n_in = input_channels(frame, out.channels, s.channels, s.planes);
-    const Channel* channels = s.channels;
-    const PlaneUse* planes = s.planes;
+    l.n_in = input_channels(frame, out.channels, l.channels, l.planes);
+    const Channel* channels = l.channels;
+    const PlaneUse* planes = l.planes;
     const int roi_x1 = plan.roi_x + plan.roi_w - 1, roi_y1 = plan.roi_y + plan.roi_h - 1;
-    build_taps(s.x_luma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x, roi_x1, false);
-    build_taps(s.y_luma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y, roi_y1, false);
+    build_taps(l.x_luma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x, roi_x1, false);
+    build_taps(l.y_luma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y, roi_y1, false);
     const bool any_chroma = planes[1].used;
     const FormatInfo& info = format_info(frame.format);
     if (any_chroma) {
         const int sx = info.chroma_shift_x, sy = info.chroma_shift_y;
-        build_taps(s.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> sx, roi_x1 >> sx, sx != 0);
-        build_taps(s.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> sy, roi_y1 >> sy, sy != 0);
+        build_taps(l.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> sx, roi_x1 >> sx, sx != 0);
+        build_taps(l.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> sy, roi_y1 >> sy, sy != 0);
     }
-    const Taps* x_taps[2] = {&s.x_luma, &s.x_chroma};
-    const Taps* y_taps[2] = {&s.y_luma, &s.y_chroma};
+    const Taps* x_taps[2] = {&l.x_luma, &l.x_chroma};
+    const Taps* y_taps[2] = {&l.y_luma, &l.y_chroma};
     for (int axis = 0; axis < (any_chroma ? 2 : 1); ++axis) {
-        fix_vertical(*y_taps[axis], s.row_weights[axis]);
-        fix_tap_weights(*x_taps[axis], s.tap_weights[axis]);
+        fix_vertical(*y_taps[axis], l.row_weights[axis]);
+        fix_tap_weights(*x_taps[axis], l.tap_weights[axis]);
     }
-    for (int c = 0; c < s.n_in; ++c) {
+    for (int c = 0; c < l.n_in; ++c) {
         const int p = channels[c].plane, axis = planes[p].chroma ? 1 : 0;
         const Taps& x = *x_taps[axis];
-        fix_tap_first(x, planes[p].step, channels[c].offset, s.tap_first[c]);
-        s.fixed[c].count = x.count;
-        s.fixed[c].pairs = (x.width + 1) / 2;
-        s.fixed[c].step = planes[p].step;
-        s.fixed[c].index = s.tap_first[c].data();
-        s.fixed[c].weights = s.tap_weights[axis].data();
+        fix_tap_first(x, planes[p].step, channels[c].offset, l.tap_first[c]);
+        l.fixed[c].count = x.count;
+        l.fixed[c].pairs = (x.width + 1) / 2;
+        l.fixed[c].step = planes[p].step;
+        l.fixed[c].index = l.tap_first[c].data();
+        l.fixed[c].weights = l.tap_weights[axis].data();
     }
     for (int p = 0; p < 3; ++p) {
-        s.span[p] = 0;
+        l.span[p] = 0;
         if (!planes[p].used) continue;
         const Taps& x = *x_taps[planes[p].chroma ? 1 : 0];
-        s.span[p] = size_t(x.highest - x.lowest + 1) * planes[p].step;
+        l.span[p] = size_t(x.highest - x.lowest + 1) * planes[p].step;
     }
 }
 
