@@ -11,7 +11,15 @@ reformat to yuv420p + fused (what streamcore did before it read them), PyAV
 `reformat(w, h, format='rgb24')` and OpenCV (chroma upsampled, cvtColor, resize; 10-bit
 shifted to 8 first). Goal: fused >= 5x PyAV on every row.
 
-Usage: python benchmarks/preprocess.py [--repeat N] [--json] [--formats-only]
+Contenders take turns (a few warm-up calls, then timed ones) so that a change of load on the
+machine touches them all alike; each runs with its own data warm, as for a stream's next frame.
+--cold instead evicts the caches before every call (a frame fresh from a decoder on another
+core is often out of this core's caches): memory then bounds the fused kernel, which reads only
+the rows it needs but at a stride the hardware prefetchers follow less well.
+PyAV's default interpolation is BILINEAR (PyAV 18: `interpolation=None` means SWS_BILINEAR);
+both columns are kept, and the faster one counts.
+
+Usage: python benchmarks/preprocess.py [--repeat N] [--json] [--formats-only] [--cold]
 """
 
 from __future__ import annotations
@@ -35,14 +43,37 @@ from streamcore.engine.frames import to_frame_view  # noqa: E402
 
 
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+    return together_ms({"fn": fn}, repeat)["fn"]
+
+
+# --cold: a buffer read before every timed call, larger than this machine's caches, so each call
+# finds its frame in memory rather than cache (as a frame decoded on another core may be).
+_EVICT: List[Any] = []
+
+
+def together_ms(contenders: Dict[str, Callable[[], Any]], repeat: int, block: int = 10,
+                warm: int = 3) -> Dict[str, float]:
+    """Median ms of each contender over `repeat` calls, taken in turns: each turn runs one
+    contender `warm` untimed calls then `block` timed ones, and the turns rotate, so a change of
+    load on the machine touches them all alike while each runs with its own data warm (a 6 MB
+    OpenCV intermediate evicts the others' frame; it takes the kernels a few calls to recover)."""
+    names = list(contenders)
+    samples: Dict[str, List[float]] = {name: [] for name in names}
+    turn = 0
+    while len(samples[names[-1]]) < repeat:
+        for k in range(len(names)):
+            name = names[(turn + k) % len(names)]
+            fn = contenders[name]
+            for _ in range(0 if _EVICT else warm):
+                fn()
+            for _ in range(block):
+                if _EVICT:
+                    np.bitwise_xor.reduce(_EVICT[0])
+                start = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - start) * 1e3)
+        turn += 1
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def make_frame(width: int, height: int) -> Any:
@@ -101,14 +132,15 @@ def bench_formats(repeat: int) -> List[Dict[str, Any]]:
                 params = _core.PreprocessParams()
                 row: Dict[str, Any] = {"frame": f"{width}x{height}", "format": fmt, "tensor": f"{size}x{size}",
                                        "native": to_frame_view(frame).format != "yuv420p" or fmt == "yuv420p"}
-                row["fused"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, params, 1 / 128, 128), repeat)
-                row["reformat_fused"] = median_ms(
-                    lambda: _core.preprocess(to_frame_view(frame.reformat(format="yuv420p", threads=1)), out, params,
-                                             1 / 128, 128), repeat)
-                row["pyav"] = median_ms(lambda: frame.reformat(size, size, format="rgb24", threads=1), repeat)
-                row["pyav_bilinear"] = median_ms(
-                    lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR", threads=1), repeat)
-                row["opencv"] = median_ms(opencv_path(frame, size), repeat)
+                row.update(together_ms({
+                    "fused": lambda: _core.preprocess(to_frame_view(frame), out, params, 1 / 128, 128),
+                    "reformat_fused": lambda: _core.preprocess(to_frame_view(frame.reformat(format="yuv420p", threads=1)),
+                                                               out, params, 1 / 128, 128),
+                    "pyav": lambda: frame.reformat(size, size, format="rgb24", threads=1),
+                    "pyav_bilinear": lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR",
+                                                            threads=1),
+                    "opencv": opencv_path(frame, size),
+                }, repeat))
                 rows.append(row)
     return rows
 
@@ -138,13 +170,14 @@ def bench(repeat: int) -> List[Dict[str, Any]]:
             out = np.empty((size, size, 3), np.uint8)
             bilinear, area = _core.PreprocessParams(), _core.PreprocessParams(filter="area")
             row: Dict[str, Any] = {"frame": f"{width}x{height}", "tensor": f"{size}x{size}"}
-            row["fused_bilinear"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, bilinear, 1 / 128, 128), repeat)
-            row["fused_area"] = median_ms(lambda: _core.preprocess(to_frame_view(frame), out, area, 1 / 128, 128), repeat)
-            row["pyav"] = median_ms(lambda: frame.reformat(size, size, format="rgb24", threads=1), repeat)
-            row["pyav_bilinear"] = median_ms(
-                lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR", threads=1), repeat)
-            row["opencv"] = median_ms(lambda: cv2.resize(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (size, size),
-                                                         interpolation=cv2.INTER_LINEAR), repeat)
+            row.update(together_ms({
+                "fused_bilinear": lambda: _core.preprocess(to_frame_view(frame), out, bilinear, 1 / 128, 128),
+                "fused_area": lambda: _core.preprocess(to_frame_view(frame), out, area, 1 / 128, 128),
+                "pyav": lambda: frame.reformat(size, size, format="rgb24", threads=1),
+                "pyav_bilinear": lambda: frame.reformat(size, size, format="rgb24", interpolation="BILINEAR", threads=1),
+                "opencv": lambda: cv2.resize(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (size, size),
+                                             interpolation=cv2.INTER_LINEAR),
+            }, repeat))
             rows.append(row)
     return rows
 
@@ -154,7 +187,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200, help="timed repetitions per case (median reported)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--formats-only", action="store_true", help="only the camera-format table")
+    parser.add_argument("--cold", action="store_true",
+                        help="evict the caches (read 64 MiB) before every timed call, for every contender")
     args = parser.parse_args()
+    if args.cold:
+        _EVICT.append(np.ones(64 << 17, np.uint64))
     format_rows = bench_formats(args.repeat)
     if args.formats_only:
         if args.json:

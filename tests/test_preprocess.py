@@ -296,3 +296,74 @@ def test_simd_and_scalar_kernels_agree_exactly(fmt: str) -> None:
                 assert_close(run(view, shape, np.uint8, params, 1 / 128, 128), want, np.uint8)
     finally:
         _core._set_preprocess_simd(previous)
+
+
+@pytest.mark.parametrize("fmt", ["yuv420p", "nv21", "yuv444p", "rgb24", "gray8"])
+def test_simd_and_scalar_agree_for_every_colour_map(fmt: str) -> None:
+    """The SIMD kernel has variants per colour map (YUV to RGB or BGR skips zero terms; a clamp to
+    the type's whole range is left to the saturating packs); each must give the scalar bytes
+    exactly, for widths below, at and just past one vector step."""
+    previous = _core._set_preprocess_simd(True)
+    try:
+        w, h = 61, 23
+        if fmt == "yuv444p":
+            planes = [smooth(h, w), smooth(h, w), smooth(h, w)]
+        else:
+            planes = make(fmt, w, h)[0]
+        for range_ in ["limited", "full"]:
+            view = _core.FrameView(fmt, w, h, planes, matrix="bt601", range=range_)
+            for bgr, mean, std, c, dtype, scale, zp in [
+                (False, 128.0, 128.0, 3, np.uint8, 1 / 128, 128), (True, 128.0, 128.0, 3, np.uint8, 1 / 128, 128),
+                (True, 127.5, 127.5, 3, np.int8, 1 / 128, -1), (False, 0.0, 255.0, 3, np.uint8, 1 / 255, 0),
+                (False, 100.0, 50.0, 1, np.int8, 0.05, 3), (True, 128.0, 128.0, 1, np.uint8, 1 / 128, 128),
+                # Clamped inside the type's range ([-37, 65] and [0, 191]): the kernels clamp explicitly.
+                (True, 100.0, 50.0, 3, np.int8, 0.05, 3), (False, 64.0, 64.0, 3, np.uint8, 1 / 64, 0),
+            ]:
+                params = _core.PreprocessParams(bgr=bgr, mean=mean, std=std)
+                for tw in [5, 8, 9, 17, 40]:
+                    shape = (7, tw, c)
+                    _core._set_preprocess_simd(True)
+                    fast = run(view, shape, dtype, params, scale, zp)
+                    _core._set_preprocess_simd(False)
+                    np.testing.assert_array_equal(fast, run(view, shape, dtype, params, scale, zp))
+    finally:
+        _core._set_preprocess_simd(previous)
+
+
+def test_layouts_kept_between_calls_give_fresh_results() -> None:
+    """Each thread keeps the taps of its last few layouts (frame size and format, tensor shape,
+    fit, filter, ROI). Calls that alternate between more layouts than it keeps, and calls after a
+    refused one, must give exactly what the first call of each layout gave."""
+    w, h = 97, 61
+    y420, y420_ref = make("yuv420p", w, h)
+    nv12, nv12_ref = make("nv12", w, h)
+    small, small_ref = make("yuv420p", 45, 31)
+    v420 = _core.FrameView("yuv420p", w, h, y420, matrix="bt709")
+    v12 = _core.FrameView("nv12", w, h, nv12, matrix="bt709")
+    vsmall = _core.FrameView("yuv420p", 45, 31, small, matrix="bt709")
+    cases = [
+        (v420, (24, 40, 3), _core.PreprocessParams()),
+        (v12, (24, 40, 3), _core.PreprocessParams()),
+        (v420, (24, 40, 1), _core.PreprocessParams()),
+        (v420, (24, 40, 3), _core.PreprocessParams(filter="area")),
+        (v420, (24, 40, 3), _core.PreprocessParams(fit="letterbox")),
+        (v420, (24, 40, 3), _core.PreprocessParams(roi=(10, 5, 50, 40))),
+        (vsmall, (24, 40, 3), _core.PreprocessParams()),
+        (v420, (40, 24, 3), _core.PreprocessParams()),
+    ]
+    first = [run(view, shape, np.uint8, params, 1 / 128, 128) for view, shape, params in cases]
+    # The first results are right, not just repeatable.
+    want = reference("yuv420p", y420_ref, w, h, (24, 40, 3), np.uint8, matrix="bt709", scale=1 / 128, zero_point=128)
+    assert_close(first[0], want, np.uint8)
+    want = reference("nv12", nv12_ref, w, h, (24, 40, 3), np.uint8, matrix="bt709", scale=1 / 128, zero_point=128)
+    assert_close(first[1], want, np.uint8)
+    want = reference("yuv420p", small_ref, 45, 31, (24, 40, 3), np.uint8, matrix="bt709", scale=1 / 128, zero_point=128)
+    assert_close(first[6], want, np.uint8)
+    order = list(range(len(cases)))
+    for round_ in range(3):
+        order = order[::-1] if round_ % 2 == 0 else order[1::2] + order[::2]
+        for i in order:
+            view, shape, params = cases[i]
+            np.testing.assert_array_equal(run(view, shape, np.uint8, params, 1 / 128, 128), first[i])
+            with pytest.raises(RoiError):
+                run(view, shape, np.uint8, _core.PreprocessParams(roi=(500, 0, 5, 5)), 1 / 128, 128)

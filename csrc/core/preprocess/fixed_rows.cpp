@@ -4,14 +4,14 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+#include "preprocess/taps_avx2.h"
 #define SC_HAVE_AVX2_KERNELS 1
 #endif
 
 namespace sc {
 
 namespace {
-
-constexpr float kPixelPerUnit = 1.0f / float(1 << (kSampleBits + kTapWeightBits));
 
 std::atomic<bool> simd_allowed{true};
 
@@ -67,13 +67,20 @@ struct Avx8 {
     }
 };
 
-struct Avx16 {
+// 16-bit samples with the bits low (clamped, then shifted up) or high (shifted down).
+struct Avx16Low {
     __m256i max;
-    __m128i left, right;
+    __m128i left;
     __attribute__((target("avx2"))) __m256i operator()(const uint8_t* row, size_t i) const {
-        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * i));
-        v = _mm256_min_epu16(v, max);
-        return _mm256_srl_epi16(_mm256_sll_epi16(v, left), right);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * i));
+        return _mm256_sll_epi16(_mm256_min_epu16(v, max), left);
+    }
+};
+
+struct Avx16High {
+    __m128i right;
+    __attribute__((target("avx2"))) __m256i operator()(const uint8_t* row, size_t i) const {
+        return _mm256_srl_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * i)), right);
     }
 };
 
@@ -121,27 +128,10 @@ __attribute__((target("avx2"))) size_t blend_avx2(const uint8_t* const* rows, co
 
 __attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedTaps& t, float* out) {
     const int n = t.count;
-    const __m256 unit = _mm256_set1_ps(kPixelPerUnit);
-    const int* base = reinterpret_cast<const int*>(src);
     if (n < 8) return 0;
     for (int x = 0;; x += 8) {
         if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
-        const __m256i idx = _mm256_loadu_si256((const __m256i*)(t.index + x));
-        __m256i acc = _mm256_setzero_si256();
-        for (int q = 0; q < t.pairs; ++q) {
-            const __m256i w = _mm256_loadu_si256((const __m256i*)(t.weights + size_t(q) * n + x));
-            __m256i taps;
-            if (t.step == 1) {  // both taps in one 32-bit load
-                taps = _mm256_i32gather_epi32(base, _mm256_add_epi32(idx, _mm256_set1_epi32(2 * q)), 2);
-            } else {
-                const __m256i first = _mm256_add_epi32(idx, _mm256_set1_epi32(2 * q * t.step));
-                const __m256i lo = _mm256_i32gather_epi32(base, first, 2);
-                const __m256i hi = _mm256_i32gather_epi32(base, _mm256_add_epi32(first, _mm256_set1_epi32(t.step)), 2);
-                taps = _mm256_blend_epi16(lo, _mm256_slli_epi32(hi, 16), 0xAA);
-            }
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(taps, w));
-        }
-        _mm256_storeu_ps(out + x, _mm256_mul_ps(_mm256_cvtepi32_ps(acc), unit));
+        _mm256_storeu_ps(out + x, _mm256_mul_ps(taps_avx2::gather8(src, t, x), _mm256_set1_ps(kPixelPerUnit)));
         if (x + 8 == n) return n;
     }
 }
@@ -169,9 +159,12 @@ namespace {
 
 __attribute__((target("avx2"))) size_t blend16_dispatch(const uint8_t* const* rows, const int16_t* weights, int k,
                                                         size_t n, const SampleFormat& f, int16_t* out) {
-    const Avx16 load{_mm256_set1_epi16(int16_t(uint16_t(f.max))), _mm_cvtsi32_si128(f.left),
-                     _mm_cvtsi32_si128(f.right)};
-    return blend_avx2(rows, weights, k, n, load, out);
+    if (f.left == 0 && f.max == 0xFFFF)
+        return blend_avx2(rows, weights, k, n, Avx16High{_mm_cvtsi32_si128(f.right)}, out);
+    if (f.right == 0)
+        return blend_avx2(rows, weights, k, n, Avx16Low{_mm256_set1_epi16(int16_t(uint16_t(f.max))), _mm_cvtsi32_si128(f.left)},
+                          out);
+    return 0;
 }
 
 }  // namespace

@@ -10,6 +10,8 @@ namespace sc {
 constexpr int kSampleBits = 6;      // blended samples are pixel * 64
 constexpr int kRowWeightBits = 15;  // vertical weights, below 1 << 15
 constexpr int kTapWeightBits = 14;  // horizontal weights, at most 1 << 14
+// A gathered sum (Q6 samples times Q14 weights) times this is a pixel value.
+constexpr float kPixelPerUnit = 1.0f / float(1 << (kSampleBits + kTapWeightBits));
 
 // How a row's samples become Q6 (pixel * 64 on the 8-bit scale): 8-bit samples are shifted up by 6;
 // little-endian 16-bit samples are clamped to `max`, shifted left by `left`, then right by `right`

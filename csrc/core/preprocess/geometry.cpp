@@ -84,7 +84,10 @@ Plan make_plan(int frame_w, int frame_h, int tensor_w, int tensor_h, const Prepr
 
 Geometry plan_geometry(int frame_w, int frame_h, int tensor_w, int tensor_h,
                        const PreprocessParams& params) {
-    const Plan plan = make_plan(frame_w, frame_h, tensor_w, tensor_h, params);
+    return geometry_of(make_plan(frame_w, frame_h, tensor_w, tensor_h, params), frame_w, frame_h, tensor_w, tensor_h);
+}
+
+Geometry geometry_of(const Plan& plan, int frame_w, int frame_h, int tensor_w, int tensor_h) {
     Geometry g;
     g.src_x = float(plan.src_x);
     g.src_y = float(plan.src_y);

@@ -13,4 +13,6 @@ struct Plan {
 
 Plan make_plan(int frame_w, int frame_h, int tensor_w, int tensor_h, const PreprocessParams& params);
 
+Geometry geometry_of(const Plan& plan, int frame_w, int frame_h, int tensor_w, int tensor_h);
+
 }  // namespace sc

@@ -1,6 +1,8 @@
 // Orchestrates one call: per output row, blend the source rows it needs (vertical taps over the
 // columns in use), gather each channel's horizontal taps, then convert and quantize only the
-// output pixels. Resampling happens before colour conversion, which is affine and so exact.
+// output pixels (for byte outputs, gather and conversion are one SIMD pass, 8 pixels at a time).
+// Resampling happens before colour conversion, which is affine and so exact. The taps of a
+// thread's last few layouts are kept between calls.
 #include "preprocess/preprocess.h"
 
 #include <algorithm>
@@ -21,8 +23,8 @@ namespace sc {
 namespace {
 
 struct Channel {
-    int plane;
-    int offset;  // element within a sample
+    int plane = 0;
+    int offset = 0;  // element within a sample
 };
 
 struct PlaneUse {
@@ -31,13 +33,44 @@ struct PlaneUse {
     int step = 1;  // elements (8- or 16-bit) per sample
 };
 
-// Reused across calls on the same thread: no heap traffic once warmed up.
-struct Scratch {
+// What the taps and tables of a call depend on: a call with the same key reuses them.
+struct LayoutKey {
+    int frame_w = 0, frame_h = 0, tensor_w = 0, tensor_h = 0, channels = 0;
+    PixelFormat format = PixelFormat::RGB24;
+    Fit fit = Fit::Stretch;
+    Filter filter = Filter::Bilinear;
+    Roi roi;
+
+    bool operator==(const LayoutKey& o) const {
+        return frame_w == o.frame_w && frame_h == o.frame_h && tensor_w == o.tensor_w && tensor_h == o.tensor_h &&
+               channels == o.channels && format == o.format && fit == o.fit && filter == o.filter &&
+               roi.x == o.roi.x && roi.y == o.roi.y && roi.w == o.roi.w && roi.h == o.roi.h;
+    }
+};
+
+// The taps and fixed-point tables of one layout.
+struct Layout {
+    LayoutKey key;
+    uint64_t used = 0;  // when last used, for eviction; 0: empty
+    Plan plan;
+    Channel channels[3];
+    PlaneUse planes[3];
+    int n_in = 0;
+    FixedTaps fixed[3];
+    size_t span[3] = {0, 0, 0};  // elements of each source row the taps touch
     Taps x_luma, y_luma, x_chroma, y_chroma;
-    std::vector<int16_t> row_weights[2];     // Q15 vertical weights: luma, chroma
-    std::vector<int32_t> tap_weights[2];     // Q14 horizontal weight pairs: luma, chroma
-    std::vector<int32_t> tap_first[3];       // per input channel
-    std::vector<int16_t> blended[3];         // per plane, Q6
+    std::vector<int16_t> row_weights[2];  // Q15 vertical weights: luma, chroma
+    std::vector<int32_t> tap_weights[2];  // Q14 horizontal weight pairs: luma, chroma
+    std::vector<int32_t> tap_first[3];    // per input channel
+};
+
+// Reused across calls on the same thread: no heap traffic once warmed up. The last few layouts
+// are kept, so a worker that serves streams of a few sizes (or models) in turn builds no taps.
+struct Scratch {
+    static constexpr int kLayouts = 4;
+    Layout layouts[kLayouts];
+    uint64_t clock = 0;
+    std::vector<int16_t> blended[3];  // per plane, Q6
     std::vector<float> samples[3];
     std::vector<const uint8_t*> rows;
 };
@@ -175,61 +208,126 @@ int checked_zero_point(int64_t zero_point, DType dtype, const std::string& what)
     return int(zero_point);
 }
 
-Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
-    check_frame(frame);
-    check_tensor(out);
+namespace {
+
+// Builds the taps and fixed-point tables of a layout into `l` (throws RoiError or InputError first).
+void prepare(Layout& l, const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
+    l.used = 0;
     const Plan plan = make_plan(frame.width, frame.height, out.width, out.height, params);
-    const OutputMap map = make_output_map(frame, out, params);
-
-    Channel channels[3];
-    PlaneUse planes[3];
-    const int n_in = input_channels(frame, out.channels, channels, planes);
-
-    Scratch& s = scratch;
+    l.plan = plan;
+    for (int c = 0; c < 3; ++c) {
+        l.channels[c] = Channel{};
+        l.planes[c] = PlaneUse{};
+        l.fixed[c] = FixedTaps{};
+    }
+    l.n_in = input_channels(frame, out.channels, l.channels, l.planes);
+    const Channel* channels = l.channels;
+    const PlaneUse* planes = l.planes;
     const int roi_x1 = plan.roi_x + plan.roi_w - 1, roi_y1 = plan.roi_y + plan.roi_h - 1;
-    build_taps(s.x_luma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x, roi_x1, false);
-    build_taps(s.y_luma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y, roi_y1, false);
+    build_taps(l.x_luma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x, roi_x1, false);
+    build_taps(l.y_luma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y, roi_y1, false);
     const bool any_chroma = planes[1].used;
     const FormatInfo& info = format_info(frame.format);
     if (any_chroma) {
         const int sx = info.chroma_shift_x, sy = info.chroma_shift_y;
-        build_taps(s.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> sx, roi_x1 >> sx, sx != 0);
-        build_taps(s.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> sy, roi_y1 >> sy, sy != 0);
+        build_taps(l.x_chroma, params.filter, plan.dst_w, plan.src_x, plan.src_w, plan.roi_x >> sx, roi_x1 >> sx, sx != 0);
+        build_taps(l.y_chroma, params.filter, plan.dst_h, plan.src_y, plan.src_h, plan.roi_y >> sy, roi_y1 >> sy, sy != 0);
     }
-    const SampleFormat samples = sample_format(info.sample_bytes, info.bits, info.high_aligned);
-    const Taps* x_taps[2] = {&s.x_luma, &s.x_chroma};
-    const Taps* y_taps[2] = {&s.y_luma, &s.y_chroma};
+    const Taps* x_taps[2] = {&l.x_luma, &l.x_chroma};
+    const Taps* y_taps[2] = {&l.y_luma, &l.y_chroma};
     for (int axis = 0; axis < (any_chroma ? 2 : 1); ++axis) {
-        fix_vertical(*y_taps[axis], s.row_weights[axis]);
-        fix_tap_weights(*x_taps[axis], s.tap_weights[axis]);
+        fix_vertical(*y_taps[axis], l.row_weights[axis]);
+        fix_tap_weights(*x_taps[axis], l.tap_weights[axis]);
     }
-    FixedTaps fixed[3];
-    for (int c = 0; c < n_in; ++c) {
+    for (int c = 0; c < l.n_in; ++c) {
         const int p = channels[c].plane, axis = planes[p].chroma ? 1 : 0;
         const Taps& x = *x_taps[axis];
-        fix_tap_first(x, planes[p].step, channels[c].offset, s.tap_first[c]);
-        fixed[c].count = x.count;
-        fixed[c].pairs = (x.width + 1) / 2;
-        fixed[c].step = planes[p].step;
-        fixed[c].index = s.tap_first[c].data();
-        fixed[c].weights = s.tap_weights[axis].data();
+        fix_tap_first(x, planes[p].step, channels[c].offset, l.tap_first[c]);
+        l.fixed[c].count = x.count;
+        l.fixed[c].pairs = (x.width + 1) / 2;
+        l.fixed[c].step = planes[p].step;
+        l.fixed[c].index = l.tap_first[c].data();
+        l.fixed[c].weights = l.tap_weights[axis].data();
     }
-    size_t span[3] = {0, 0, 0};  // elements of each source row the taps touch
     for (int p = 0; p < 3; ++p) {
+        l.span[p] = 0;
         if (!planes[p].used) continue;
         const Taps& x = *x_taps[planes[p].chroma ? 1 : 0];
-        span[p] = size_t(x.highest - x.lowest + 1) * planes[p].step;
-        // Padding past the span: gathers load 32 bits one tap beyond the last (zero-weight) tap.
-        s.blended[p].assign(span[p] + 2 * size_t(planes[p].step) + 16, 0);
+        l.span[p] = size_t(x.highest - x.lowest + 1) * planes[p].step;
     }
-    for (int c = 0; c < n_in; ++c) s.samples[c].resize(size_t(plan.dst_w));
-    s.rows.resize(size_t(std::max(s.y_luma.width, any_chroma ? s.y_chroma.width : 0)));
+}
+
+// The layout for `key` from the cache, built into the least recently used slot if absent.
+Layout& layout_for(Scratch& s, const LayoutKey& key, const Frame& frame, const TensorDesc& out,
+                   const PreprocessParams& params) {
+    Layout* slot = &s.layouts[0];
+    for (Layout& l : s.layouts) {
+        if (l.used && l.key == key) {
+            l.used = ++s.clock;
+            return l;
+        }
+        if (l.used < slot->used) slot = &l;
+    }
+    prepare(*slot, frame, out, params);
+    slot->key = key;
+    slot->used = ++s.clock;
+    return *slot;
+}
+
+// Grows the row buffers for `l`; grown elements are zeroed, so every element a kernel reads is set.
+void size_rows(Scratch& s, const Layout& l) {
+    for (int p = 0; p < 3; ++p) {
+        if (!l.planes[p].used) continue;
+        // Padding past the span: gathers load 32 bits one tap beyond the last (zero-weight) tap.
+        const size_t need = l.span[p] + 2 * size_t(l.planes[p].step) + 16;
+        if (s.blended[p].size() < need) s.blended[p].resize(need, 0);
+    }
+    for (int c = 0; c < l.n_in; ++c)
+        if (s.samples[c].size() < size_t(l.plan.dst_w)) s.samples[c].resize(size_t(l.plan.dst_w));
+    const size_t k = size_t(std::max(l.y_luma.width, l.planes[1].used ? l.y_chroma.width : 0));
+    if (s.rows.size() < k) s.rows.resize(k);
+}
+
+}  // namespace
+
+Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessParams& params) {
+    check_frame(frame);
+    check_tensor(out);
+    const OutputMap map = make_output_map(frame, out, params);
+
+    Scratch& s = scratch;
+    LayoutKey key;
+    key.frame_w = frame.width;
+    key.frame_h = frame.height;
+    key.tensor_w = out.width;
+    key.tensor_h = out.height;
+    key.channels = out.channels;
+    key.format = frame.format;
+    key.fit = params.fit;
+    key.filter = params.filter;
+    key.roi = params.roi;
+    Layout& l = layout_for(s, key, frame, out, params);
+    size_rows(s, l);
+    const Plan& plan = l.plan;
+    const Channel* channels = l.channels;
+    const PlaneUse* planes = l.planes;
+    const int n_in = l.n_in;
+    const FormatInfo& info = format_info(frame.format);
+    const SampleFormat samples = sample_format(info.sample_bytes, info.bits, info.high_aligned);
+    const Taps* x_taps[2] = {&l.x_luma, &l.x_chroma};
+    const Taps* y_taps[2] = {&l.y_luma, &l.y_chroma};
+    const FixedTaps* fixed = l.fixed;
+    const size_t* span = l.span;
 
     const size_t esize = element_size(out.dtype);
     const size_t row_elems = size_t(out.width) * out.channels;
     auto* base = static_cast<uint8_t*>(out.data);
     const float* gathered[3];
-    for (int c = 0; c < 3; ++c) gathered[c] = s.samples[c < n_in ? c : 0].data();
+    const int16_t* blended_rows[3];
+    for (int c = 0; c < 3; ++c) {
+        gathered[c] = s.samples[c < n_in ? c : 0].data();
+        blended_rows[c] = s.blended[channels[c < n_in ? c : 0].plane].data();
+    }
 
     for (int y = 0; y < out.height; ++y) {
         uint8_t* row = base + size_t(y) * row_elems * esize;
@@ -249,18 +347,23 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
             const std::ptrdiff_t first_byte = std::ptrdiff_t(x.lowest) * planes[p].step * samples.bytes;
             for (int k = 0; k < v.width; ++k)
                 s.rows[k] = plane.data + std::ptrdiff_t(v.start[i] + k) * plane.stride + first_byte;
-            blend_rows_q6(s.rows.data(), &s.row_weights[axis][size_t(i) * v.width], v.width, span[p], samples,
+            blend_rows_q6(s.rows.data(), &l.row_weights[axis][size_t(i) * v.width], v.width, span[p], samples,
                           s.blended[p].data());
         }
-        for (int c = 0; c < n_in; ++c)
-            gather_taps_q6(s.blended[channels[c].plane].data(), fixed[c], s.samples[c].data());
         const size_t left = size_t(plan.dst_x) * out.channels;
         const size_t right = size_t(out.width - plan.dst_x - plan.dst_w) * out.channels;
         if (left) fill_pad(row, out.dtype, left, map.pad);
-        convert_row(gathered, plan.dst_w, out.channels, map.channels, out.dtype, row + left * esize);
+        uint8_t* pixels = row + left * esize;
+        if (!(out.dtype != DType::Float32 &&
+              gather_convert_bytes(blended_rows, fixed, n_in, out.channels, map.channels,
+                                   out.dtype == DType::Int8, pixels))) {
+            for (int c = 0; c < n_in; ++c)
+                gather_taps_q6(s.blended[channels[c].plane].data(), fixed[c], s.samples[c].data());
+            convert_row(gathered, plan.dst_w, out.channels, map.channels, out.dtype, pixels);
+        }
         if (right) fill_pad(row + (row_elems - right) * esize, out.dtype, right, map.pad);
     }
-    return plan_geometry(frame.width, frame.height, out.width, out.height, params);
+    return geometry_of(plan, frame.width, frame.height, out.width, out.height);
 }
 
 }  // namespace sc
