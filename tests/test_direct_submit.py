@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
@@ -15,6 +16,7 @@ import pytest
 from streamcore import Engine, EngineClosedError, InputError, Pipeline, Result
 from streamcore.pipeline.window import Window
 from tests.media import pattern
+from tests.pipeline_helpers import collect
 
 Outcome = Tuple[int, Optional[Result], Optional[BaseException], int]
 
@@ -161,3 +163,20 @@ async def test_a_callback_that_raises_does_not_strand_the_others(tiny_model: Pat
         await asyncio.wait_for(done.wait(), 60)
     assert sorted(got) == list(range(12))
     assert "callback raised" in caplog.text
+
+
+async def test_a_stream_reader_started_with_the_completions_still_gets_every_record(tiny_model: Path) -> None:
+    frames = [pattern(i, 64, 48) for i in range(6)]
+    async with Pipeline(model=tiny_model, devices="cpu:1") as p:
+        everything = asyncio.ensure_future(collect(p))
+        await asyncio.sleep(0)  # the pipeline-wide reader subscribes first
+        cam = p.add_source(frames, name="cam")
+        time.sleep(0.5)  # the loop is busy while frames complete: their completions queue up
+        mine = asyncio.ensure_future(_records(cam))  # subscribes in the iteration that runs them
+        own, hub = await mine, await everything
+    assert [r.index for r in own if r.ok] == list(range(6)) and own[-1].kind == "end"
+    assert [r.index for r in hub["cam"] if r.ok] == list(range(6))
+
+
+async def _records(stream: Any) -> List[Any]:
+    return [r async for r in stream.results()]

@@ -128,6 +128,7 @@ class Stream:
         self._ready: Dict[int, Tuple[StreamResult, bool]] = {}  # loop: done records by sequence
         self._next = 0  # loop: the sequence number to deliver next
         self._emit_task: "Optional[asyncio.Task[None]]" = None  # delivering while a reader is full
+        self._flush_pending = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -402,7 +403,7 @@ class Stream:
             record.frame = item.frame
         record.latency_ms = (now - item.captured) * 1000.0
         self._ready[seq] = (record, True)
-        self._flush()
+        self._flush_soon()
 
     def _on_record_direct(self, args: Tuple[int, StreamResult]) -> None:
         seq, record = args
@@ -410,6 +411,19 @@ class Stream:
             self.last_error = str(record.error)
         if not self._closing:
             self._ready[seq] = (record, False)
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Delivers on the loop's next iteration, once per batch: readers started in the same
+        iteration as the completions (say, with gather() right after add_source) get every
+        record, as with the loop path, whose first record took a few iterations."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_pending = False
+        if not self._closing:
             self._flush()
 
     def _flush(self) -> None:
