@@ -57,6 +57,8 @@ async def test_submit_nowait_refuses_bad_frames_and_closed_engines_at_the_call(t
     async with engine:
         with pytest.raises(InputError):
             engine.submit_nowait(np.zeros((4, 4, 2), np.uint8), lambda r, e: None)
+        with pytest.raises(InputError, match="callable"):
+            engine.submit_nowait(pattern(0, 64, 48), None)  # type: ignore[arg-type]
         assert engine.inflight == 0  # nothing left behind by the refused frame
     with pytest.raises(EngineClosedError, match="closed"):
         engine.submit_nowait(pattern(0, 64, 48), lambda r, e: None)

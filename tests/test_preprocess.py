@@ -275,6 +275,15 @@ def test_close_to_opencv() -> None:
     assert np.abs(got.astype(int) - want.astype(int)).mean() < 2.0
 
 
+def assert_simd_equals_scalar(compute: Any) -> None:
+    """`compute()` gives the same array with the SIMD kernels and with the scalar ones (the
+    caller restores the previous setting)."""
+    _core._set_preprocess_simd(True)
+    fast = compute()
+    _core._set_preprocess_simd(False)
+    np.testing.assert_array_equal(fast, compute())
+
+
 @pytest.mark.parametrize("fmt", ["yuv420p", "nv12", "rgb24", "bgra", "gray8"])
 def test_simd_and_scalar_kernels_agree_exactly(fmt: str) -> None:
     """Widths that are not multiples of the vector widths (8 samples, 16 bytes) exercise every tail."""
@@ -287,11 +296,7 @@ def test_simd_and_scalar_kernels_agree_exactly(fmt: str) -> None:
                 params = _core.PreprocessParams(filter=filt)
                 for dtype in [np.uint8, np.int8, np.float32]:
                     scale, zp = QUANT[dtype]
-                    _core._set_preprocess_simd(True)
-                    fast = run(view, shape, dtype, params, scale, zp)
-                    _core._set_preprocess_simd(False)
-                    base = run(view, shape, dtype, params, scale, zp)
-                    np.testing.assert_array_equal(fast, base)
+                    assert_simd_equals_scalar(lambda: run(view, shape, dtype, params, scale, zp))
                 want = reference(fmt, ref_planes, w, h, shape, np.uint8, matrix="bt709", filt=filt, scale=1 / 128, zero_point=128)
                 assert_close(run(view, shape, np.uint8, params, 1 / 128, 128), want, np.uint8)
     finally:
@@ -322,10 +327,7 @@ def test_simd_and_scalar_agree_for_every_colour_map(fmt: str) -> None:
                 params = _core.PreprocessParams(bgr=bgr, mean=mean, std=std)
                 for tw in [5, 8, 9, 17, 40]:
                     shape = (7, tw, c)
-                    _core._set_preprocess_simd(True)
-                    fast = run(view, shape, dtype, params, scale, zp)
-                    _core._set_preprocess_simd(False)
-                    np.testing.assert_array_equal(fast, run(view, shape, dtype, params, scale, zp))
+                    assert_simd_equals_scalar(lambda: run(view, shape, dtype, params, scale, zp))
     finally:
         _core._set_preprocess_simd(previous)
 

@@ -14,7 +14,7 @@ from streamcore.engine.frames import is_native, to_frame_view
 from streamcore.errors import InputError
 from tests.guarded import guarded_copy
 from tests.preprocess_reference import GRAY, YUV, reference
-from tests.test_preprocess import QUANT, assert_close, make, run, smooth
+from tests.test_preprocess import QUANT, assert_close, assert_simd_equals_scalar, make, run, smooth
 
 RNG = np.random.default_rng(12)
 
@@ -185,10 +185,7 @@ def test_simd_and_scalar_kernels_agree_exactly(fmt: str) -> None:
                 params = _core.PreprocessParams(filter=filt)
                 for dtype in [np.uint8, np.float32]:
                     scale, zp = QUANT[dtype]
-                    _core._set_preprocess_simd(True)
-                    fast = run(view, shape, dtype, params, scale, zp)
-                    _core._set_preprocess_simd(False)
-                    np.testing.assert_array_equal(fast, run(view, shape, dtype, params, scale, zp))
+                    assert_simd_equals_scalar(lambda: run(view, shape, dtype, params, scale, zp))
     finally:
         _core._set_preprocess_simd(previous)
 

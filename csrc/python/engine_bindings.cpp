@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "common/errors.h"
 #include "python/preprocess_bindings.h"
@@ -100,14 +101,11 @@ public:
             job->keeper = hold_python(std::move(held));
         }
         job->submitted = Clock::now();
-        if (release_gil) {
-            // A job dropped on a throw releases its Python objects through hold_python's
-            // deleter, which takes the GIL itself.
-            py::gil_scoped_release release;
-            scheduler_->submit(std::move(job));
-        } else {
-            scheduler_->submit(std::move(job));
-        }
+        // A job dropped on a throw releases its Python objects through hold_python's deleter,
+        // which takes the GIL itself.
+        std::optional<py::gil_scoped_release> released;
+        if (release_gil) released.emplace();
+        scheduler_->submit(std::move(job));
     }
 
     // A tensor already in the input's layout: its buffer is held, not copied, until the worker
@@ -125,7 +123,6 @@ public:
     }
 
     py::list drain() {
-        notifier_->acknowledge();  // before taking: a job completed after this wakes the loop again
         std::vector<std::unique_ptr<Job>> jobs = scheduler_->take_completed();
         py::list out;
         for (auto& job : jobs) out.append(to_python(*job));

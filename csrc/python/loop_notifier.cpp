@@ -62,21 +62,16 @@ void LoopNotifier::run() {
         {
             py::gil_scoped_release idle;
             std::unique_lock<std::mutex> lock(mutex_);
-            for (;;) {
-                cv_.wait(lock, [this] { return requested_ || stopping_; });
-                if (!requested_) return;  // stopping with nothing to deliver
-                requested_ = false;
-                if (python_finalizing()) return;
-                // While the callback posted last has not drained, it takes these too.
-                if (!posted_.exchange(true)) break;
-            }
+            cv_.wait(lock, [this] { return requested_ || stopping_; });
+            if (!requested_) return;  // stopping with nothing to deliver
+            requested_ = false;
+            if (python_finalizing()) return;
         }
         try {
             call_soon_threadsafe_(callback_);
         } catch (py::error_already_set& e) {
             // A closed loop: the owner drains what is left when it closes.
             e.discard_as_unraisable("streamcore: waking the event loop");
-            posted_.store(false);
         }
     }
 }

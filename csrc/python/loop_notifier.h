@@ -3,7 +3,6 @@
 #pragma once
 #include <pybind11/pybind11.h>
 
-#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -18,10 +17,6 @@ public:
 
     void start();
     void request();  // any thread, no GIL needed
-    // The loop is about to take what is there: later requests need a new wake-up. Until
-    // then a posted callback is pending and further requests ride on it (one wake-up per
-    // batch however fast completions come).
-    void acknowledge() { posted_.store(false); }
     void stop();     // call without the GIL
 
 private:
@@ -34,7 +29,6 @@ private:
     std::condition_variable cv_;
     bool requested_ = false;
     bool stopping_ = false;
-    std::atomic<bool> posted_{false};
     std::thread thread_;
 };
 

@@ -239,8 +239,10 @@ class Engine:
             raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
         if self._cascade is not None and model is None:
             raise InputError("submit_nowait runs one model; a cascade engine takes `await infer(frame)`")
+        if not callable(on_done):
+            raise InputError(f"on_done must be a callable taking (result, error), not {type(on_done).__name__}")
         runner = self._runner(model)
-        if runner.extra_inputs:
+        if not runner.takes_frames_alone:
             raise InputError(f"{runner.model.name} takes inputs besides the image ({', '.join(runner.extra_inputs)}); "
                              "use `await infer(frame, inputs=...)`")
         runner.submit_direct(frame, on_done)

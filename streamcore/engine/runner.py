@@ -235,10 +235,7 @@ class ModelRunner:
         for entry in pending.values():
             closed = EngineClosedError("the engine was closed")
             if not isinstance(entry, asyncio.Future):
-                try:
-                    entry(None, closed)
-                except Exception:
-                    log.exception("%s: a submit_nowait callback raised", self.engine_name)
+                self._call(entry, None, closed)
             elif not entry.done():
                 entry.set_exception(closed)
         if not stopped:
@@ -257,6 +254,11 @@ class ModelRunner:
     def extra_inputs(self) -> List[str]:
         """The model's inputs besides the image, which the caller gives by name."""
         return sorted(self._extras)
+
+    @property
+    def takes_frames_alone(self) -> bool:
+        """Whether the image is the model's only input."""
+        return not self._extras
 
     @property
     def inflight(self) -> int:
@@ -384,44 +386,37 @@ class ModelRunner:
             entry = self._pending.pop(job_id, None)
             if entry is None:
                 continue
-            if not isinstance(entry, asyncio.Future):  # submit_direct: no slot, no future
-                self._complete_direct(entry, outputs, geometry, timings, names[device], err_class, err_msg)
-                continue
-            if self._slots is not None:
-                self._slots.release()
-            if entry.done():
-                continue  # the caller was cancelled; its outputs are simply dropped
+            future = entry if isinstance(entry, asyncio.Future) else None
+            if future is not None:  # infer(): its caller holds a slot; submit_direct's holds none
+                if self._slots is not None:
+                    self._slots.release()
+                if future.done():
+                    continue  # the caller was cancelled; its outputs are simply dropped
             if err_class is not None:
-                entry.set_exception(errors.from_native(err_class, err_msg))
+                error = errors.from_native(err_class, err_msg)
+                if future is not None:
+                    future.set_exception(error)
+                else:
+                    self._call(entry, None, error)
                 continue
-            entry.set_result(
-                Result(
-                    outputs=outputs,
-                    output_details=details,
-                    geometry=Geometry(*geometry),
-                    timings=Timings(*timings),
-                    device=names[device],
-                )
-            )
-
-    def _complete_direct(self, on_done: Completion, outputs: Any, geometry: Any, timings: Any, device: str,
-                         err_class: Optional[str], err_msg: Optional[str]) -> None:
-        result: Optional[Result] = None
-        error: Optional[BaseException] = None
-        if err_class is not None:
-            error = errors.from_native(err_class, err_msg or "")
-        else:
             # A stream's frames share one geometry: reuse the (frozen) object while it holds.
             cached = self._last_geometry
             if cached is None or cached[0] != geometry:
                 cached = self._last_geometry = (geometry, Geometry(*geometry))
-            result = Result(outputs=outputs, output_details=self._details[1] if self._details else [],
-                            geometry=cached[1], timings=Timings(*timings), device=device)
+            result = Result(outputs=outputs, output_details=details, geometry=cached[1],
+                            timings=Timings(*timings), device=names[device])
+            if future is not None:
+                future.set_result(result)  # the adapter runs in _run, on the caller's task
+                continue
             if self.adapter is not None:
                 try:
                     result.value = self.adapter(result)
                 except Exception as e:  # the adapter's bug or the model's odd output: this frame's error
-                    result, error = None, e
+                    self._call(entry, None, e)
+                    continue
+            self._call(entry, result, None)
+
+    def _call(self, on_done: Any, result: Optional[Result], error: Optional[BaseException]) -> None:
         try:
             on_done(result, error)
         except Exception:  # the callback's own bug must not strand the rest of the batch

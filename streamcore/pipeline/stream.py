@@ -431,19 +431,13 @@ class Stream:
         reader has room; otherwise a task delivers them as readers make room."""
         if self._emit_task is not None:
             return  # it delivers these too, in order
-        ready = self._ready
-        while self._next in ready:
+        while self._next in self._ready:
             subscribers = self._all_subscribers()
             if (not subscribers and self._hub.wait_for_consumer) or any(q.full() for q in subscribers):
                 self._emit_task = self._loop.create_task(self._emit_ready(), name=f"sc-emit-{self.name}")
                 self._emit_task.add_done_callback(self._task_done)
                 return
-            record, holds_frame = ready.pop(self._next)
-            self._next += 1
-            if record.kind == "end":
-                self._finish(record, block=True)
-            else:
-                self._account(record, holds_frame)
+            record, holds_frame = self._take_next()
             for q in subscribers:
                 q.put_nowait(record)
             if holds_frame and self._window is not None:
@@ -452,18 +446,22 @@ class Stream:
     async def _emit_ready(self) -> None:
         try:
             while self._next in self._ready:
-                record, holds_frame = self._ready.pop(self._next)
-                self._next += 1
-                if record.kind == "end":
-                    self._finish(record, block=True)
-                    await self._deliver(record)
-                    return
-                self._account(record, holds_frame)
+                record, holds_frame = self._take_next()
                 await self._deliver(record)
                 if holds_frame and self._window is not None:
                     self._window.release()
         finally:
             self._emit_task = None
+
+    def _take_next(self) -> Tuple[StreamResult, bool]:
+        """The next record in order, counted (or, the end record, finishing the stream)."""
+        record, holds_frame = self._ready.pop(self._next)
+        self._next += 1
+        if record.kind == "end":
+            self._finish(record, block=True)
+        else:
+            self._account(record, holds_frame)
+        return record, holds_frame
 
     def _finish(self, record: StreamResult, block: bool) -> None:
         self.state = "ended"
