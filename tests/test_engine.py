@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -142,7 +142,59 @@ def test_worker_threads_are_named(tiny_model: Path) -> None:
             return [p.read_text().strip() for p in Path("/proc/self/task").glob("*/comm")]
 
     names = asyncio.run(run())
-    assert {"sc-cpu0", "sc-cpu1", "sc-notify"} <= set(names)
+    assert {"sc-cpu0", "sc-cpu1"} <= set(names)
+    assert "sc-notify" not in names  # the loop watches the wake-up descriptor itself
+
+
+class _NoReaderLoop(asyncio.SelectorEventLoop):
+    """A loop that cannot watch a descriptor, as Windows' proactor loop."""
+
+    def add_reader(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+
+def test_a_loop_that_cannot_watch_a_descriptor_is_woken_by_a_notifier_thread(tiny_model: Path) -> None:
+    async def run() -> Tuple[List[str], List[Any]]:
+        async with Engine(tiny_model, devices="cpu:2") as engine:
+            results = await asyncio.gather(*(engine.infer(f) for f in frames(20)))
+            return [p.read_text().strip() for p in Path("/proc/self/task").glob("*/comm")], results
+
+    loop = _NoReaderLoop()
+    try:
+        names, results = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert "sc-notify" in names
+    assert len(results) == 20 and all(isinstance(r, streamcore.Result) for r in results)
+
+
+class _RecordingLoop(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        super().__init__()
+        self.watched: List[int] = []
+
+    def add_reader(self, fd: Any, *args: Any) -> None:
+        self.watched.append(fd)
+        super().add_reader(fd, *args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        self.watched.remove(fd)
+        return super().remove_reader(fd)
+
+
+def test_close_stops_watching_the_wake_up_descriptor(tiny_model: Path) -> None:
+    async def run() -> Tuple[List[int], int]:
+        async with Engine(tiny_model, devices="cpu:1") as engine:
+            await engine.infer(frames(1)[0])
+            return list(loop.watched), engine._runner(None).native.wake_fd
+
+    loop = _RecordingLoop()
+    try:
+        during, fd = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert fd in during
+    assert fd not in loop.watched
 
 
 # -- bad input --------------------------------------------------------------------------

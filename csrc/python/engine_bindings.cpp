@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "python/keepalive.h"
 #include "python/loop_notifier.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/wake_fd.h"
 
 namespace py = pybind11;
 
@@ -27,7 +29,9 @@ struct OutputMeta {
     std::size_t offset;
 };
 
-// The engine's native half: scheduler + the thread that wakes the event loop.
+// The engine's native half: the scheduler, and how it wakes the event loop: a descriptor the
+// loop watches (add_reader), or, for loops that cannot watch one, a thread that calls
+// call_soon_threadsafe.
 class EngineCore {
 public:
     EngineCore(std::vector<std::shared_ptr<Device>> devices, std::size_t depth, py::object loop,
@@ -48,11 +52,18 @@ public:
         }
         notifier_ = std::make_shared<LoopNotifier>(loop.attr("call_soon_threadsafe"),
                                                    std::move(on_completions), "sc-notify");
+        wake_fd_ = std::make_shared<WakeFd>();
         std::weak_ptr<LoopNotifier> weak = notifier_;
+        std::shared_ptr<WakeFd> fd = wake_fd_;
+        std::shared_ptr<std::atomic<bool>> use_fd = use_fd_;
         scheduler_ = std::make_unique<Scheduler>(
             std::move(devices), std::move(stages), std::move(stage_feeds), depth,
-            [weak] {
-                if (auto n = weak.lock()) n->request();
+            [weak, fd, use_fd] {
+                if (use_fd->load(std::memory_order_relaxed)) {
+                    fd->signal();
+                } else if (auto n = weak.lock()) {
+                    n->request();
+                }
             },
             failover, std::move(name), worker_nice);
     }
@@ -62,10 +73,18 @@ public:
         scheduler_.reset();  // with the GIL: jobs and devices release Python objects
     }
 
-    void start() {
-        notifier_->start();
+    // `watched`: the loop watches wake_fd() and drains when it is readable; otherwise a
+    // notifier thread wakes it. Decided once, before the workers start.
+    void start(bool watched) {
+        if (!started_) {
+            started_ = true;
+            use_fd_->store(watched, std::memory_order_relaxed);
+            if (!watched) notifier_->start();
+        }
         scheduler_->start();
     }
+
+    int wake_fd() const { return wake_fd_->fd(); }
 
     // `extras`: (stage, input index, C-contiguous array) for inputs other than the image; the
     // arrays are held with the frame until the job is drained.
@@ -123,6 +142,8 @@ public:
     }
 
     py::list drain() {
+        // Before taking the jobs: a job completed after this read wakes the loop again.
+        if (use_fd_->load(std::memory_order_relaxed)) wake_fd_->consume();
         std::vector<std::unique_ptr<Job>> jobs = scheduler_->take_completed();
         py::list out;
         for (auto& job : jobs) out.append(to_python(*job));
@@ -169,9 +190,20 @@ public:
 private:
     py::tuple to_python(Job& job) {
         const Geometry& g = job.geometry;
-        py::tuple geometry = py::make_tuple(g.src_x, g.src_y, g.src_w, g.src_h, g.dst_x, g.dst_y,
-                                            g.dst_w, g.dst_h, g.frame_w, g.frame_h, g.tensor_w,
-                                            g.tensor_h);
+        // A stream's frames share one geometry: hand back the same tuple while it holds, so
+        // the caller's cache hits on identity.
+        const Geometry& last = last_geometry_;
+        if (!last_geometry_tuple_ || g.src_x != last.src_x || g.src_y != last.src_y ||
+            g.src_w != last.src_w || g.src_h != last.src_h || g.dst_x != last.dst_x ||
+            g.dst_y != last.dst_y || g.dst_w != last.dst_w || g.dst_h != last.dst_h ||
+            g.frame_w != last.frame_w || g.frame_h != last.frame_h || g.tensor_w != last.tensor_w ||
+            g.tensor_h != last.tensor_h) {
+            last_geometry_ = g;
+            last_geometry_tuple_ = py::make_tuple(g.src_x, g.src_y, g.src_w, g.src_h, g.dst_x, g.dst_y,
+                                                  g.dst_w, g.dst_h, g.frame_w, g.frame_h, g.tensor_w,
+                                                  g.tensor_h);
+        }
+        py::object geometry = last_geometry_tuple_;
         py::tuple timings = py::make_tuple(job.queue_ns * 1e-6, job.preprocess_ns * 1e-6,
                                            job.invoke_ns * 1e-6, job.total_ns * 1e-6);
         py::object outputs = py::none();
@@ -204,7 +236,12 @@ private:
     TensorDesc input_;
     std::vector<OutputMeta> outputs_;
     std::shared_ptr<LoopNotifier> notifier_;
+    std::shared_ptr<WakeFd> wake_fd_;
+    std::shared_ptr<std::atomic<bool>> use_fd_ = std::make_shared<std::atomic<bool>>(false);
     std::unique_ptr<Scheduler> scheduler_;
+    Geometry last_geometry_;
+    py::object last_geometry_tuple_;  // null until the first job
+    bool started_ = false;
     bool closed_ = false;
 };
 
@@ -299,7 +336,10 @@ void bind_engine(py::module_& m) {
              py::arg("feeds") = std::vector<std::vector<std::tuple<int, std::size_t, std::size_t>>>(),
              "`stages`: each device's segment (pipelined models); `feeds[k]`: (input, offset, bytes) "
              "of segment k's inputs inside segment k-1's output block.")
-        .def("start", &EngineCore::start)
+        .def("start", &EngineCore::start, py::arg("watched") = false,
+             "`watched`: the event loop watches wake_fd (add_reader) and drains when it is "
+             "readable; otherwise a notifier thread calls loop.call_soon_threadsafe.")
+        .def_property_readonly("wake_fd", &EngineCore::wake_fd)
         .def("submit", &EngineCore::submit, py::arg("id"), py::arg("view"), py::arg("params"),
              py::arg("extras") = std::vector<std::tuple<int, int, py::buffer>>(), py::arg("release_gil") = false)
         .def("submit_tensor", &EngineCore::submit_tensor, py::arg("id"), py::arg("tensor"))

@@ -73,6 +73,7 @@ class ModelRunner:
         self._params = core.PreprocessParams(**params)  # validates fit and filter
         self.native: Any = None
         self.placements: List[Placement] = []
+        self._names: List[str] = []  # the placements' names, by device index
         self.devices: List[Optional[BuiltDevice]] = []  # None while a device is being reopened
         self._kinds: List[Tuple[str, bool, str]] = []  # (kind, simulated, backend) per device
         self._details: Optional[Tuple[List[TensorInfo], List[TensorInfo]]] = None  # inputs, outputs
@@ -84,6 +85,7 @@ class ModelRunner:
         self._slots: Optional[asyncio.Semaphore] = None
         self._monitor: Optional["asyncio.Task[None]"] = None
         self._health: Optional[HealthMonitor] = None
+        self._watched: Optional[asyncio.AbstractEventLoop] = None  # the loop watching native.wake_fd
         self.reopens: Dict[int, int] = {}  # per device: times it came back
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -153,11 +155,12 @@ class ModelRunner:
         has_tpu = any(d.kind != "cpu" for _, d in built)
         failover = has_tpu if self.settings.failover is None else self.settings.failover
         layout = output_layout(last.outputs)
+        on_completions = _weak_method(self._on_completions)
         native = core.EngineCore(
             devices=[d.native for _, d in built],
             depth=self.settings.queue_depth,
             loop=loop,
-            on_completions=_weak_method(self._on_completions),
+            on_completions=on_completions,
             failover=failover,
             name=f"{self.engine_name}.{self.key}",
             outputs=[(dtype, shape, offset) for dtype, shape, offset, _ in layout],
@@ -165,8 +168,17 @@ class ModelRunner:
             stages=stages,
             feeds=feeds,
         )
-        native.start()
+        # The loop watches the native wake-up descriptor: completions then reach it with one
+        # write from the worker, no GIL taken on the way. Loops that cannot watch a
+        # descriptor (Windows' proactor) are woken by a notifier thread instead.
+        try:
+            loop.add_reader(native.wake_fd, on_completions)
+            self._watched = loop
+        except NotImplementedError:
+            self._watched = None
+        native.start(self._watched is not None)
         self.placements = [p for p, _ in built]
+        self._names = [p.name for p in self.placements]
         self.devices = [d for _, d in built]
         self._kinds = [(d.kind, d.simulated, d.backend) for _, d in built]
         self._details = (head.inputs, last.outputs)
@@ -197,6 +209,7 @@ class ModelRunner:
     def discard(self) -> None:
         """Undoes a partial start."""
         if self.native is not None:
+            self._unwatch(self.native)
             self.native.close(1.0)
         self.native = None
         self.devices = []
@@ -229,7 +242,13 @@ class ModelRunner:
             await self._health.stop(timeout)  # a reopen in flight must not install after close
             self._health = None
 
+    def _unwatch(self, native: Any) -> None:
+        loop, self._watched = self._watched, None
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(native.wake_fd)
+
     def _finish_close(self, native: Any, stopped: bool) -> None:
+        self._unwatch(native)
         self._on_completions()
         pending, self._pending = self._pending, {}
         for entry in pending.values():
@@ -267,7 +286,7 @@ class ModelRunner:
 
     @property
     def device_names(self) -> List[str]:
-        return [placement.name for placement in self.placements]
+        return list(self._names)
 
     def details(self) -> Tuple[List[TensorInfo], List[TensorInfo]]:
         if self._details is None:
@@ -381,7 +400,7 @@ class ModelRunner:
             return
         assert self._details is not None
         details = self._details[1]
-        names = self.device_names
+        names = self._names
         for job_id, outputs, geometry, timings, device, _attempts, err_class, err_msg in native.drain():
             entry = self._pending.pop(job_id, None)
             if entry is None:
@@ -401,7 +420,7 @@ class ModelRunner:
                 continue
             # A stream's frames share one geometry: reuse the (frozen) object while it holds.
             cached = self._last_geometry
-            if cached is None or cached[0] != geometry:
+            if cached is None or (cached[0] is not geometry and cached[0] != geometry):
                 cached = self._last_geometry = (geometry, Geometry(*geometry))
             result = Result(outputs=outputs, output_details=details, geometry=cached[1],
                             timings=Timings(*timings), device=names[device])
@@ -486,13 +505,15 @@ def frame_view(frame: Any, frame_options: Dict[str, Any]) -> Any:
 
 
 def _weak_method(method: Callable[[], None]) -> Callable[[], None]:
-    # The native core holds this callback; a strong reference would keep the engine alive.
-    ref = weakref.WeakMethod(method)
+    # The native core and the loop's reader hold this callback; a strong reference would keep
+    # the runner alive. weakref.ref is called in C, WeakMethod in Python: this runs per batch.
+    ref = weakref.ref(method.__self__)  # type: ignore[attr-defined]
+    func = method.__func__  # type: ignore[attr-defined]
 
     def call() -> None:
-        bound = ref()
-        if bound is not None:
-            bound()
+        owner = ref()
+        if owner is not None:
+            func(owner)
 
     return call
 

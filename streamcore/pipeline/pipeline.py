@@ -67,6 +67,7 @@ class Pipeline:
         max_inflight: Optional[int] = None,
         decoder_threads: Optional[int] = None,
         decoder_nice: int = 5,
+        decoder_idle: bool = False,
         monitor_loop: bool = True,
         metrics_port: Optional[int] = None,
         metrics_host: str = "127.0.0.1",
@@ -90,6 +91,7 @@ class Pipeline:
         self._max_inflight = max_inflight
         self._decoder_threads = decoder_threads or default_cpu_count()
         self.decoder_nice = decoder_nice
+        self.decoder_idle = decoder_idle
         self._streams: Dict[str, Stream] = {}
         self._idle: Optional[asyncio.Event] = None
         self._monitor = LoopLagMonitor() if monitor_loop else None
@@ -262,6 +264,7 @@ class Pipeline:
             live_queue=self.live_queue,
             keep_frames=self.keep_frames,
             decoder_nice=self.decoder_nice,
+            decoder_idle=self.decoder_idle,
             on_result=self._record_device,
             on_finished=self._stream_finished,
             cascade=self.engine.cascade is not None,
@@ -316,7 +319,7 @@ class Pipeline:
             if self._state == "closed":
                 return
             while True:
-                if until_idle and self._is_idle() and q.empty():
+                if until_idle and q.empty() and self._is_idle():
                     return
                 record = await q.get()
                 if record is None:

@@ -14,22 +14,28 @@ __all__ = ["Rate", "Samples", "LoopLagMonitor"]
 
 
 class Rate:
-    """Events per second over the last `window` seconds."""
+    """Events per second over the last `window` seconds, counted in 50 ms buckets: bounded
+    memory at any rate, and an add within the open bucket is one comparison."""
+
+    _BUCKET = 0.05
 
     def __init__(self, window: float = 5.0) -> None:
         self.window = window
         self.total = 0
-        self._events: Deque[Tuple[float, int]] = deque()
+        self._events: Deque[Tuple[float, int]] = deque()  # closed buckets: (start, count)
+        self._open_at = -1e18  # the open bucket's start
+        self._open = 0
         self._started = time.monotonic()
 
     def add(self, n: int = 1, now: Optional[float] = None) -> None:
         now = time.monotonic() if now is None else now
         self.total += n
-        if self._events and now - self._events[-1][0] < 0.05:
-            t, count = self._events[-1]  # coalesce bursts: bounded memory at any rate
-            self._events[-1] = (t, count + n)
-        else:
-            self._events.append((now, n))
+        if now - self._open_at < self._BUCKET:
+            self._open += n
+            return
+        if self._open:
+            self._events.append((self._open_at, self._open))
+        self._open_at, self._open = now, n
         self._trim(now)
 
     def per_second(self, now: Optional[float] = None) -> float:
@@ -38,7 +44,8 @@ class Rate:
         span = min(self.window, now - self._started)
         if span <= 0:
             return 0.0
-        return sum(n for _, n in self._events) / span
+        recent = self._open if now - self._open_at <= self.window else 0
+        return (sum(n for _, n in self._events) + recent) / span
 
     def _trim(self, now: float) -> None:
         while self._events and now - self._events[0][0] > self.window:

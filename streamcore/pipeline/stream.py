@@ -61,6 +61,7 @@ class Stream:
         live_queue: int,
         keep_frames: bool,
         decoder_nice: int = 0,
+        decoder_idle: bool = False,
         on_result: Optional[Callable[[Result], None]] = None,
         on_finished: Optional[Callable[["Stream"], None]] = None,
         cascade: bool = False,
@@ -79,6 +80,7 @@ class Stream:
         self._source = source
         self._infer_frame = infer
         self._decoder_nice = decoder_nice
+        self._decoder_idle = decoder_idle
         self._on_result = on_result
         self._on_finished = on_finished
         self._loop = asyncio.get_running_loop()
@@ -156,7 +158,7 @@ class Stream:
             self._loop.create_task(self.close())
 
     def _run_source(self) -> None:
-        _lower_priority(self._decoder_nice)
+        _lower_priority(self._decoder_nice, self._decoder_idle)
         source = self._source
         assert not isinstance(source, AsyncIterableSource)
         try:
@@ -429,19 +431,21 @@ class Stream:
     def _flush(self) -> None:
         """Delivers the done records that are next in order, without awaiting while every
         reader has room; otherwise a task delivers them as readers make room."""
-        if self._emit_task is not None:
-            return  # it delivers these too, in order
+        if self._emit_task is not None or self._next not in self._ready:
+            return  # the task delivers these too, in order
+        subscribers = self._all_subscribers()
+        freed = 0
         while self._next in self._ready:
-            subscribers = self._all_subscribers()
             if (not subscribers and self._hub.wait_for_consumer) or any(q.full() for q in subscribers):
                 self._emit_task = self._loop.create_task(self._emit_ready(), name=f"sc-emit-{self.name}")
                 self._emit_task.add_done_callback(self._task_done)
-                return
+                break
             record, holds_frame = self._take_next()
             for q in subscribers:
                 q.put_nowait(record)
-            if holds_frame and self._window is not None:
-                self._window.release()
+            freed += holds_frame
+        if freed and self._window is not None:
+            self._window.release(freed)  # once per batch: one lock, at most one wake-up
 
     async def _emit_ready(self) -> None:
         try:
@@ -619,15 +623,21 @@ class _SourceSink:
             callback(arg)
 
 
-def _lower_priority(steps: int) -> None:
+def _lower_priority(steps: int, idle: bool = False) -> None:
     """Runs this thread `steps` nice levels below the event loop's, so a busy decoder never
     delays the loop's wake-ups (Linux: per-thread nice). Not below the engine's workers:
     a decoder preempted while it holds the GIL would stall the loop (measured: nice 10
     tripled the loop's lag p99)."""
+    tid = threading.get_native_id()
+    if idle and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            pass
     if steps <= 0 or not hasattr(os, "setpriority"):
         return
     try:
-        tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
     except OSError:
         pass

@@ -57,10 +57,10 @@ class Window:
             await self._freed.wait()
         return True
 
-    def release(self) -> None:
-        """On the event loop."""
+    def release(self, n: int = 1) -> None:
+        """On the event loop: frees `n` slots."""
         with self._cond:
-            self._free += 1
+            self._free += n
             if self._waiting and self._free >= self._resume:
                 self._cond.notify()
         if self._freed is not None:
