@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -149,7 +149,7 @@ def test_worker_threads_are_named(tiny_model: Path) -> None:
 class _NoReaderLoop(asyncio.SelectorEventLoop):
     """A loop that cannot watch a descriptor, as Windows' proactor loop."""
 
-    def add_reader(self, *args: Any, **kwargs: Any) -> None:
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:  # type: ignore[override]
         raise NotImplementedError
 
 
@@ -173,9 +173,9 @@ class _RecordingLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self.watched: List[int] = []
 
-    def add_reader(self, fd: Any, *args: Any) -> None:
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:  # type: ignore[override]
         self.watched.append(fd)
-        super().add_reader(fd, *args)
+        super().add_reader(fd, callback, *args)
 
     def remove_reader(self, fd: Any) -> bool:
         self.watched.remove(fd)
