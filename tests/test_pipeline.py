@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, Iterator, List
+from typing import Any, AsyncIterator, Dict, Iterator, List, Tuple
 
 import av
 import numpy as np
@@ -307,3 +309,26 @@ async def test_a_stream_is_an_async_context_manager(model: Path, clips: List[Pat
             first = await cam.results().__anext__()
             assert first.stream == "door"
         assert cam.ended  # leaving the block closed it
+
+
+def _frames_recording_policy(seen: List[Tuple[int, int]], count: int) -> Iterator[NDArray[np.uint8]]:
+    """Frames from the decode thread, noting its scheduling policy and nice level."""
+    for _ in range(count):
+        seen.append((os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        yield np.zeros((48, 64, 3), np.uint8)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+async def test_decoder_idle_runs_source_threads_under_sched_idle(model: Path) -> None:
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for idle, policy in ((True, os.SCHED_IDLE), (False, os.SCHED_OTHER)):
+        seen: List[Tuple[int, int]] = []
+        async with Pipeline(model=model, devices="cpu:1", decoder_idle=idle, decoder_nice=3) as p:
+            p.add_source(_frames_recording_policy(seen, 5), name="policy")
+            records = [r async for r in p.results()]
+        assert [r.kind for r in records] == ["result"] * 5 + ["end"]
+        assert {s[0] for s in seen} == {policy}
+        if not idle:  # the nice steps apply to the default policy only
+            assert {s[1] for s in seen} == {min(19, loop_nice + 3)}
+    # the loop's own thread is untouched
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER

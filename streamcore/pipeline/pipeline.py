@@ -47,7 +47,9 @@ class Pipeline:
     False to keep only ``stream.latest`` when nobody reads. ``buffer`` bounds each reader's
     queue. ``decoder_threads`` is the total of codec threads shared by the PyAV sources
     (default: the cores); source threads run ``decoder_nice`` steps below the event loop's
-    priority, as the engine's workers do, so that the loop stays responsive.
+    priority, as the engine's workers do, so that the loop stays responsive; with
+    ``decoder_idle`` they run under SCHED_IDLE instead (Linux): the loop preempts them at
+    once, but they get almost no CPU while another process on the host wants it.
     ``metrics_port`` serves Prometheus ``/metrics`` on ``metrics_host`` while the pipeline
     runs (``streamcore.services.metrics``; needs prometheus-client; 0 picks a free port,
     see ``p.metrics.url``).

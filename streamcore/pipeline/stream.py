@@ -405,7 +405,9 @@ class Stream:
             record.frame = item.frame
         record.latency_ms = (now - item.captured) * 1000.0
         self._ready[seq] = (record, True)
-        self._flush_soon()
+        if not self._flush_pending:  # _flush_soon, inline: this runs per frame
+            self._flush_pending = True
+            self._loop.call_soon(self._flush_now)
 
     def _on_record_direct(self, args: Tuple[int, StreamResult]) -> None:
         seq, record = args
@@ -434,12 +436,16 @@ class Stream:
         if self._emit_task is not None or self._next not in self._ready:
             return  # the task delivers these too, in order
         subscribers = self._all_subscribers()
+        # How many records every reader can take now (bounded queues; 0 = unbounded).
+        room = min((q.maxsize - q.qsize() if q.maxsize > 0 else 1 << 30 for q in subscribers),
+                   default=0 if self._hub.wait_for_consumer else 1 << 30)
         freed = 0
         while self._next in self._ready:
-            if (not subscribers and self._hub.wait_for_consumer) or any(q.full() for q in subscribers):
+            if room <= 0:
                 self._emit_task = self._loop.create_task(self._emit_ready(), name=f"sc-emit-{self.name}")
                 self._emit_task.add_done_callback(self._task_done)
                 break
+            room -= 1
             record, holds_frame = self._take_next()
             for q in subscribers:
                 q.put_nowait(record)
