@@ -5,6 +5,8 @@
 // from it; submitter, drainer and "health monitor" threads race the workers through failover,
 // retire/install, stats and close. Every job must complete exactly once, with its own result
 // or an error. Exit status: 0 pass, 1 a failed check (TSan's own reports exit 66).
+// Scenarios with `wake_fd` drain only when the WakeFd is readable, as the event loop does:
+// a lost wake-up leaves jobs undrained and fails the run.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -21,6 +23,9 @@
 
 #include "common/errors.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/wake_fd.h"
+
+#include <poll.h>
 
 namespace {
 
@@ -100,6 +105,7 @@ struct Scenario {
     bool churn;          // a monitor thread retires, reinstalls and toggles devices meanwhile
     bool close_early;    // close while frames are still in flight
     bool mixed_raw;      // every other job is a raw tensor (copied, not preprocessed)
+    bool wake_fd = false;  // drain only when the WakeFd wakes us (no timed polling)
 };
 
 void run(const Scenario& s) {
@@ -111,7 +117,12 @@ void run(const Scenario& s) {
     std::mutex wake_mutex;
     std::condition_variable wake_cv;
     bool woken = false;
+    sc::WakeFd fd;
     auto wake = [&] {
+        if (s.wake_fd) {
+            fd.signal();
+            return;
+        }
         std::lock_guard<std::mutex> lock(wake_mutex);
         woken = true;
         wake_cv.notify_one();
@@ -129,7 +140,15 @@ void run(const Scenario& s) {
     std::thread drainer([&] {
         std::optional<sc::Clock::time_point> drain_deadline;
         for (;;) {
-            {
+            if (s.wake_fd) {
+                pollfd p{fd.fd(), POLLIN, 0};
+                if (poll(&p, 1, 10000) == 0 && outstanding.load() > 0) {
+                    check(false, std::string(s.name) + ": no wake-up for 10 s with " +
+                                     std::to_string(outstanding.load()) + " job(s) outstanding");
+                    return;
+                }
+                fd.consume();  // before taking: a job completed after this wakes us again
+            } else {
                 std::unique_lock<std::mutex> lock(wake_mutex);
                 wake_cv.wait_for(lock, std::chrono::milliseconds(5), [&] { return woken; });
                 woken = false;
@@ -234,6 +253,8 @@ int main() {
         {"close with frames in flight", 2, 1, 5, 2, 20000, true, true, false},
         {"raw tensors, mixed, failover", 3, 2, 7, 3, 3000, true, false, true},
         {"raw tensors, close in flight", 2, 1, 5, 2, 20000, true, true, true},
+        {"wake fd, round-robin", 3, 1, 0, 3, 3000, false, false, false, true},
+        {"wake fd, failover churn", 3, 2, 7, 3, 3000, true, false, true, true},
     };
     for (const Scenario& s : scenarios) run(s);
     if (failures.load()) {
