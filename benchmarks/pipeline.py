@@ -43,6 +43,7 @@ from _common import CpuSampler, mobilenet_path, percentile, print_table, shared_
 import streamcore  # noqa: E402
 from streamcore import DeviceError, Pipeline, models  # noqa: E402
 from streamcore._native import core  # noqa: E402
+from streamcore.pipeline.stats import LoopLagMonitor  # noqa: E402
 
 SIZE = (1920, 1080)
 CLIP_SOURCES = ["one-by-one-person-detection.mp4", "car-detection.mp4", "bottle-detection.mp4",
@@ -297,9 +298,10 @@ def decode_only_lag(clips: List[Path], nice: int = 5, idle: bool = False) -> Dic
             w.start()
         loop = asyncio.get_running_loop()
         lags = []
+        interval = LoopLagMonitor().interval  # as the Pipeline's monitor sleeps
         while any(w.is_alive() for w in workers):
-            due = loop.time() + 0.005
-            await asyncio.sleep(0.005)  # as LoopLagMonitor does
+            due = loop.time() + interval
+            await asyncio.sleep(interval)
             lags.append(max(0.0, loop.time() - due) * 1000.0)
         return lags
 

@@ -110,7 +110,7 @@ async def test_pipeline_metrics_port() -> None:
         async for record in stream.results():
             if record.kind == "end":
                 break
-        while p.stats()["loop_lag"]["p50_ms"] is None:  # the lag monitor's first 5 ms sample
+        while p.stats()["loop_lag"]["p50_ms"] is None:  # the lag monitor's first sample (20 ms)
             await asyncio.sleep(0.01)
         types, samples = await scrape(p.metrics.url)
     assert types["streamcore_stream_camera_fps"] == "gauge"

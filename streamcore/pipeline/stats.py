@@ -77,9 +77,11 @@ class Samples:
 
 
 class LoopLagMonitor:
-    """Measures how late the event loop wakes a sleeper that asked for `interval` seconds."""
+    """Measures how late the event loop wakes a sleeper that asked for `interval` seconds.
+    Each wake-up costs the loop a timer, a task step and often a context switch (about 50 us
+    on a busy 2-core host): at 20 ms that is 50 a second, a quarter of what 5 ms cost."""
 
-    def __init__(self, interval: float = 0.005, size: int = 4096) -> None:
+    def __init__(self, interval: float = 0.02, size: int = 4096) -> None:
         self.interval = interval
         self.lags_ms = Samples(size)
         self._task: Optional["asyncio.Task[None]"] = None

@@ -194,7 +194,7 @@ class _Collector:
         healthy = gauge("streamcore_device_healthy", "1 while the device is in rotation", d_labels)
         reopens = counter("streamcore_device_reopens", "Times the device was reopened after a failure", d_labels)
         simulated = gauge("streamcore_device_simulated", "1 for streamcore's simulated Edge TPU (no hardware)", d_labels)
-        lag = gauge("streamcore_loop_lag_seconds", "Event loop lag (how late a 5 ms sleeper wakes)", ["quantile"])
+        lag = gauge("streamcore_loop_lag_seconds", "Event loop lag (how late a 20 ms sleeper wakes)", ["quantile"])
 
         s_requests = counter("streamcore_serve_requests", "ZMQ detector requests answered", ["result"])
         s_uploads = counter("streamcore_serve_model_uploads", "Models clients sent", [])
