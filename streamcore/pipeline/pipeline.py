@@ -49,7 +49,8 @@ class Pipeline:
     (default: the cores); source threads run ``decoder_nice`` steps below the event loop's
     priority, as the engine's workers do, so that the loop stays responsive; with
     ``decoder_idle`` they run under SCHED_IDLE instead (Linux): the loop preempts them at
-    once, but they get almost no CPU while another process on the host wants it.
+    once, but they get almost no CPU while another process on the host wants it (and one
+    starved while holding the GIL stalls the loop): for hosts that run nothing else.
     ``metrics_port`` serves Prometheus ``/metrics`` on ``metrics_host`` while the pipeline
     runs (``streamcore.services.metrics``; needs prometheus-client; 0 picks a free port,
     see ``p.metrics.url``).
