@@ -111,25 +111,25 @@ std::string plane_label(int index, const char* format) {
 // 16-bit formats also take uint16 arrays (`sample_bytes` 2); strides and sizes stay in bytes.
 Plane borrow_plane(const py::handle& obj, int index, const char* format, const PlaneShape& need, int sample_bytes,
                    std::optional<std::ptrdiff_t> stride, std::vector<py::buffer_info>& views) {
-    const std::string label = plane_label(index, format);
+    // Error texts are built only on the way out: this runs per plane of every frame.
+    auto label = [&] { return plane_label(index, format); };
     if (!PyObject_CheckBuffer(obj.ptr()))
-        throw InputError(label + " is a " + std::string(py::str(py::type::of(obj).attr("__name__"))) +
+        throw InputError(label() + " is a " + std::string(py::str(py::type::of(obj).attr("__name__"))) +
                          ", not a buffer; pass numpy uint8 arrays or PyAV planes");
     py::buffer_info info = py::reinterpret_borrow<py::buffer>(obj).request();
     const py::ssize_t item = info.itemsize;
     if (item != 1 && !(item == 2 && sample_bytes == 2))
-        throw InputError(label + " has " + std::to_string(item) + "-byte items; pass uint8 data" +
+        throw InputError(label() + " has " + std::to_string(item) + "-byte items; pass uint8 data" +
                          (sample_bytes == 2 ? " or uint16 samples" : " (numpy: array.astype(np.uint8))"));
     Plane plane;
     plane.data = static_cast<const uint8_t*>(info.ptr);
-    const std::string need_text =
-        std::to_string(need.rows) + " rows of " + std::to_string(need.width_bytes) + " bytes";
+    auto need_text = [&] { return std::to_string(need.rows) + " rows of " + std::to_string(need.width_bytes) + " bytes"; };
     if (info.ndim == 1) {
         if (!stride)
-            throw InputError(label + " is a 1-D buffer; pass its row stride in `strides` (PyAV: plane.line_size)");
-        if (info.strides[0] != item) throw InputError(label + " must be a contiguous 1-D buffer");
+            throw InputError(label() + " is a 1-D buffer; pass its row stride in `strides` (PyAV: plane.line_size)");
+        if (info.strides[0] != item) throw InputError(label() + " must be a contiguous 1-D buffer");
         if (*stride < need.width_bytes)
-            throw InputError(label + ": stride " + std::to_string(*stride) + " is shorter than a row of " +
+            throw InputError(label() + ": stride " + std::to_string(*stride) + " is shorter than a row of " +
                              std::to_string(need.width_bytes) + " bytes; give the positive line size");
         const std::ptrdiff_t length = info.shape[0] * item;
         // 64-bit with overflow checks: a huge stride must not wrap into a small extent.
@@ -137,10 +137,10 @@ Plane borrow_plane(const py::handle& obj, int index, const char* format, const P
         if (need.rows > 0 &&
             (__builtin_mul_overflow(std::ptrdiff_t(need.rows - 1), *stride, &extent) ||
              __builtin_add_overflow(extent, std::ptrdiff_t(need.width_bytes), &extent)))
-            throw InputError(label + ": stride " + std::to_string(*stride) + " times " +
+            throw InputError(label() + ": stride " + std::to_string(*stride) + " times " +
                              std::to_string(need.rows) + " rows overflows; give the plane's real line size");
         if (length < extent)
-            throw InputError(label + " holds " + std::to_string(length) + " bytes, but " + need_text +
+            throw InputError(label() + " holds " + std::to_string(length) + " bytes, but " + need_text() +
                              " with stride " + std::to_string(*stride) + " need " + std::to_string(extent));
         plane.stride = *stride;
         plane.rows = need.rows;
@@ -150,10 +150,10 @@ Plane borrow_plane(const py::handle& obj, int index, const char* format, const P
             info.ndim == 2 ? info.strides[1] == item
                            : (info.strides[2] == item && info.strides[1] == info.shape[2] * item);
         if (!inner_contiguous)
-            throw InputError(label + " must have contiguous rows (only the row stride may differ); "
+            throw InputError(label() + " must have contiguous rows (only the row stride may differ); "
                              "pass np.ascontiguousarray(...) or a row slice of one");
         if (stride && *stride != info.strides[0])
-            throw InputError(label + ": strides[" + std::to_string(index) + "]=" + std::to_string(*stride) +
+            throw InputError(label() + ": strides[" + std::to_string(index) + "]=" + std::to_string(*stride) +
                              " disagrees with the array's row stride " + std::to_string(info.strides[0]) +
                              "; leave strides out for arrays");
         plane.stride = info.strides[0];
@@ -166,11 +166,11 @@ Plane borrow_plane(const py::handle& obj, int index, const char* format, const P
         plane.rows = clamp(info.shape[0]);
         plane.width_bytes = clamp(row_bytes);
         if (plane.rows < need.rows || plane.width_bytes < need.width_bytes)
-            throw InputError(label + " is " + std::to_string(plane.rows) + " rows of " +
-                             std::to_string(plane.width_bytes) + " bytes, smaller than the " + need_text +
+            throw InputError(label() + " is " + std::to_string(plane.rows) + " rows of " +
+                             std::to_string(plane.width_bytes) + " bytes, smaller than the " + need_text() +
                              " it needs");
     } else {
-        throw InputError(label + " has " + std::to_string(info.ndim) +
+        throw InputError(label() + " has " + std::to_string(info.ndim) +
                          " dimensions; pass a 2-D (rows x bytes) or 3-D (H x W x C) array, or a 1-D buffer with a stride");
     }
     views.push_back(std::move(info));
