@@ -8,12 +8,12 @@ import functools
 import threading
 import time
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
 
-from streamcore import Engine, EngineClosedError, InputError, Pipeline, Result
+from streamcore import DecodeError, Engine, EngineClosedError, InputError, Pipeline, Result
 from streamcore.pipeline.window import Window
 from tests.media import pattern
 from tests.pipeline_helpers import collect
@@ -120,7 +120,7 @@ async def test_a_lossless_stream_submits_from_its_thread_and_a_slow_reader_gets_
     assert stats["frames"] == 40 and stats["results"] == 39 and stats["errors"] == 1
 
 
-async def test_live_and_async_streams_keep_the_loop_path(tiny_model: Path) -> None:
+async def test_live_sync_streams_submit_directly_and_async_iterables_keep_the_loop_path(tiny_model: Path) -> None:
     async def agen() -> Any:
         for i in range(3):
             yield pattern(i, 64, 48)
@@ -128,9 +128,75 @@ async def test_live_and_async_streams_keep_the_loop_path(tiny_model: Path) -> No
     async with Pipeline(model=tiny_model, devices="cpu:1") as p:
         live = p.add_source(iter([pattern(i, 64, 48) for i in range(3)]), name="live", live=True)
         aio = p.add_source(agen(), name="aio")
-        assert live._direct is None and aio._direct is None
+        assert live._live_direct and not live._tasks  # no dispatch task, no per-frame task
+        assert aio._direct is None
         for stream in (live, aio):
-            assert [r.kind for r in [r async for r in stream.results()]][-1] == "end"
+            assert [r.kind for r in [r async for r in stream.results()]] == ["result"] * 3 + ["end"]
+
+
+def _paced(frames: List[Any], per_second: float) -> Any:
+    start = time.monotonic()
+    for i, f in enumerate(frames):
+        delay = start + i / per_second - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield f
+
+
+async def test_a_live_stream_submitting_directly_drops_the_oldest_and_keeps_records_in_place(
+    tiny_model: Path,
+) -> None:
+    frames: List[Any] = [pattern(i, 64, 48) for i in range(120)]
+    frames[0] = "not a frame"  # refused at the submit (a slot is free at the start): frame 0's error
+    async with Pipeline(model=tiny_model, devices="cpu:1", buffer=1, max_inflight=1, live_queue=2) as p:
+        cam = p.add_source(_paced(frames, 400.0), name="cam", live=True)
+        assert cam._live_direct
+        records = []
+        async for r in cam.results():
+            records.append(r)
+            await asyncio.sleep(0.01)  # a slow reader: slots free only as records are delivered
+        stats = cam.stats()
+    kinds = [r.kind for r in records]
+    assert kinds[-1] == "end" and records[-1].error is None and records[-1].index == 120
+    frame_records = records[:-1]
+    indices = [r.index for r in frame_records if r.index is not None]
+    assert len(indices) == len(frame_records) and indices == sorted(set(indices))  # in order, none twice
+    assert stats["dropped"] > 0, "a reader this slow must make the live queue overflow"
+    assert stats["frames"] == 120 == len(frame_records) + stats["dropped"]
+    assert indices[-1] == 119, "a live stream keeps the newest frames"
+    errors = [r for r in frame_records if r.kind == "error"]
+    assert [r.index for r in errors] == [0] and isinstance(errors[0].error, InputError)
+    assert stats["errors"] == len(errors) and stats["results"] == len(frame_records) - len(errors)
+
+
+async def test_a_live_streams_packet_error_keeps_its_place_behind_waiting_frames(tiny_model: Path) -> None:
+    holder: Dict[str, Any] = {}
+
+    def frames() -> Any:  # on the source thread, as AvSource reports a skipped packet
+        for i in range(10):
+            if i == 5:
+                holder["stream"]._sink.error(DecodeError("packet 5 was corrupt"))
+            yield pattern(i, 64, 48)
+
+    async with Pipeline(model=tiny_model, devices="cpu:1", max_inflight=2, live_queue=16) as p:
+        holder["stream"] = cam = p.add_source(frames(), name="cam", live=True)
+        records = [r async for r in cam.results()]
+        stats = cam.stats()
+    assert [r.kind for r in records] == ["result"] * 5 + ["error"] + ["result"] * 5 + ["end"]
+    assert [r.index for r in records] == [0, 1, 2, 3, 4, 5, 5, 6, 7, 8, 9, 10]
+    assert stats["packet_errors"] == 1 and stats["dropped"] == 0 and stats["frames"] == 10
+
+
+async def test_a_live_stream_closed_with_frames_waiting_ends_once(tiny_model: Path) -> None:
+    frames = [pattern(i % 7, 64, 48) for i in range(10_000)]
+    async with Pipeline(model=tiny_model, devices="cpu:1", max_inflight=1, live_queue=2) as p:
+        cam = p.add_source(iter(frames), name="cam", live=True)
+        first = await cam.results().__anext__()
+        assert first.ok
+        await p.remove_source(cam)
+        assert cam.ended and cam.state == "ended"
+        stats = cam.stats()
+    assert stats["results"] >= 1 and stats["dropped"] > 0
 
 
 async def test_an_adapter_failing_on_one_frame_is_that_frames_error_record(tiny_model: Path) -> None:

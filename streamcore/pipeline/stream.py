@@ -1,13 +1,21 @@
 """One stream inside a Pipeline: its source thread, its queue, its frames in flight, and
 results delivered in frame order.
 
-Lossless streams (files, sync iterables) hold a Window: the source thread blocks while
-``window`` frames are between decode and delivery. Their source thread submits each frame to
-the engine itself (``Engine.submit_nowait``): no task, future or loop wake-up per frame; the
-completions come back to the loop in batches and are delivered in frame order from a
-reorder buffer. Live streams hand frames to the loop (``loop.call_soon_threadsafe``,
-batched), keep at most ``live_queue`` waiting and drop the oldest; their results are emitted
-from a FIFO of futures, so they too come out in frame order.
+A stream with a source thread (a file, a camera, a sync iterable) submits each frame to the
+engine from that thread (``Engine.submit_nowait``): no task, future or loop wake-up per
+frame; the completions come back to the loop in batches and are delivered in frame order
+from a reorder buffer, keyed by sequence numbers the source side hands out (error and end
+records take theirs in their place among the frames).
+
+- Lossless streams (files, sync iterables) hold a Window: the source thread blocks while
+  ``window`` frames are between decode and delivery.
+- Live streams never block their source: a frame that finds every one of ``max_inflight``
+  slots taken (a slot is held from submit to delivery) waits, at most ``live_queue`` of them,
+  and the oldest waiting frame is dropped. Whichever side frees a slot (the source thread on
+  arrival, the loop on delivery) submits the next waiting frame.
+- Async iterables and cascades go through the loop: frames are handed over with
+  ``loop.call_soon_threadsafe`` (batched), a dispatch task runs each through ``infer``, and
+  results are emitted from a FIFO of futures, so they too come out in frame order.
 """
 
 from __future__ import annotations
@@ -122,9 +130,18 @@ class Stream:
         self._thread: Optional[threading.Thread] = None
         self._starting: "Optional[asyncio.Future[None]]" = None
         self._tasks: List["asyncio.Task[Any]"] = []
-        # Lossless streams from a source thread submit from that thread (see the module doc).
-        direct = submit is not None and not live and not cascade and not isinstance(source, AsyncIterableSource)
+        # Streams with a source thread submit from that thread (see the module doc).
+        direct = submit is not None and not cascade and not isinstance(source, AsyncIterableSource)
         self._direct = submit if direct else None
+        # Live streams submitting directly: what arrived and is not yet dispatched (frames, and
+        # error or end records, which keep their place behind the frames), and the frames
+        # dispatched and not yet delivered, bounded by max_inflight. Shared by the source
+        # thread and the loop, under the lock.
+        self._live_direct = direct and live
+        self._live_lock = threading.Lock()
+        self._waiting: Deque[_Item] = deque()
+        self._flying = 0
+        self._max_flying = max(1, max_inflight)
         self._seq = 0  # source thread: records handed out so far (frames, errors, the end)
         self._seen = 0  # source thread: frames decoded so far (the index of an error or end record)
         self._ready: Dict[int, Tuple[StreamResult, bool]] = {}  # loop: done records by sequence
@@ -199,6 +216,8 @@ class Stream:
             self._ordered.get_nowait()[0].cancel()
         self._inbox.clear()
         self._ready.clear()  # frames still on the engine are dropped when they complete
+        with self._live_lock:
+            self._waiting.clear()
         if not self._finished.is_set():
             self._finish(StreamResult(self.name, "end", index=self.frames), block=False)
         if self._starting is not None:
@@ -374,6 +393,81 @@ class Stream:
             self._sink.post(self._refused, (seq, item, e))
         return not self._sink.stopping.is_set()
 
+    def _release_slots(self, n: int) -> None:
+        """On the loop: `n` frames' records were delivered; their slots take the next frames."""
+        if self._window is not None:
+            self._window.release(n)
+        elif self._live_direct:
+            with self._live_lock:
+                self._flying -= n
+            self._dispatch_waiting(on_loop=True)
+
+    def _submit_live(self, item: SourceFrame) -> bool:
+        """On the source thread of a live stream: the frame goes to the engine now if a slot is
+        free; otherwise it waits, and past ``live_queue`` waiting frames the oldest is dropped."""
+        self._seen += 1
+        dropped = 0
+        with self._live_lock:
+            waiting = self._waiting
+            waiting.append(item)
+            frames_waiting = sum(1 for x in waiting if isinstance(x, SourceFrame))
+            if frames_waiting > self._live_queue and self._flying >= self._max_flying:
+                for i, x in enumerate(waiting):
+                    if isinstance(x, SourceFrame):
+                        del waiting[i]
+                        dropped = 1
+                        break
+        if dropped:
+            self._sink.post(self._on_dropped, dropped)
+        self._dispatch_waiting(on_loop=False)
+        return not self._sink.stopping.is_set()
+
+    def _enqueue_record(self, record: StreamResult) -> None:
+        """On the source thread of a live stream: an error or end record, behind the frames
+        that arrived before it."""
+        with self._live_lock:
+            self._waiting.append(record)
+        self._dispatch_waiting(on_loop=False)
+
+    def _dispatch_waiting(self, on_loop: bool) -> None:
+        """Hands out sequence numbers, in arrival order, to what waits at the head: frames
+        while slots are free, records at once. Frames are submitted; records go to the
+        reorder buffer."""
+        out: List[Tuple[int, _Item]] = []
+        with self._live_lock:
+            if self._closing:
+                return
+            waiting = self._waiting
+            while waiting:
+                head = waiting[0]
+                if isinstance(head, SourceFrame):
+                    if self._flying >= self._max_flying:
+                        break
+                    self._flying += 1
+                waiting.popleft()
+                out.append((self._take_seq(), head))
+        assert self._direct is not None
+        for seq, item in out:
+            if isinstance(item, StreamResult):
+                if on_loop:
+                    self._on_record_direct((seq, item))
+                else:
+                    self._sink.post(self._on_record_direct, (seq, item))
+                continue
+            try:
+                self._direct(item.frame, functools.partial(self._done, seq, item))
+            except Exception as e:  # refused at the submit: this frame's error, in its place
+                if on_loop:
+                    self._loop.call_soon(self._refused, (seq, item, e))
+                else:
+                    self._sink.post(self._refused, (seq, item, e))
+
+    def _on_dropped(self, n: int) -> None:
+        self.frames += n
+        self.dropped += n
+        self._camera.add(n)
+        self._skipped.add(n)
+
     def _refused(self, args: Tuple[int, SourceFrame, BaseException]) -> None:
         seq, item, error = args
         self._done(seq, item, None, error)
@@ -450,16 +544,16 @@ class Stream:
             for q in subscribers:
                 q.put_nowait(record)
             freed += holds_frame
-        if freed and self._window is not None:
-            self._window.release(freed)  # once per batch: one lock, at most one wake-up
+        if freed:
+            self._release_slots(freed)  # once per batch: one lock, at most one wake-up
 
     async def _emit_ready(self) -> None:
         try:
             while self._next in self._ready:
                 record, holds_frame = self._take_next()
                 await self._deliver(record)
-                if holds_frame and self._window is not None:
-                    self._window.release()
+                if holds_frame:
+                    self._release_slots(1)
         finally:
             self._emit_task = None
 
@@ -569,6 +663,8 @@ class _SourceSink:
         stream = self._stream
         if stream._window is not None and not stream._window.acquire_blocking(self.stopping):
             return False
+        if stream._live_direct:
+            return stream._submit_live(item)
         if stream._direct is not None:
             return stream._submit_direct(item)
         return self._post(stream._on_frame, item)
@@ -589,7 +685,10 @@ class _SourceSink:
         stream = self._stream
         if stream._direct is not None:  # a skipped packet takes its place among the frames
             record = StreamResult(stream.name, "error", index=stream._seen, error=error)
-            self._post(stream._on_record_direct, (stream._take_seq(), record))
+            if stream._live_direct:
+                stream._enqueue_record(record)
+            else:
+                self._post(stream._on_record_direct, (stream._take_seq(), record))
             return
         self._post(stream._on_error, error)
 
@@ -603,7 +702,10 @@ class _SourceSink:
         stream = self._stream
         if stream._direct is not None:
             record = StreamResult(stream.name, "end", index=stream._seen, error=error)
-            self._post(stream._on_record_direct, (stream._take_seq(), record))
+            if stream._live_direct:
+                stream._enqueue_record(record)
+            else:
+                self._post(stream._on_record_direct, (stream._take_seq(), record))
             return
         self._post(stream._on_end, error)
 
