@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -60,6 +60,16 @@ def frames_1080p(count: int = 8) -> List[Any]:
 
 def cycle(frames: List[Any], n: int) -> Iterator[Any]:
     for i in range(n):
+        yield frames[i % len(frames)]
+
+
+def paced(frames: List[Any], n: int, fps: float) -> Iterator[Any]:
+    """As a camera sends them: `fps` frames a second (the source thread sleeps between them)."""
+    start = time.monotonic()
+    for i in range(n):
+        delay = start + i / fps - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
         yield frames[i % len(frames)]
 
 
@@ -112,7 +122,8 @@ def invoke_call_ms(model: Path, runs: int = 300) -> float:
     return asyncio.run(measure())
 
 
-async def one_run(model: Path, streams: int, frames: int, loop_kind: str) -> Dict[str, Any]:
+async def one_run(model: Path, streams: int, frames: int, loop_kind: str,
+                  live_fps: Optional[float] = None) -> Dict[str, Any]:
     from streamcore import Pipeline
 
     pictures = frames_1080p()
@@ -122,7 +133,8 @@ async def one_run(model: Path, streams: int, frames: int, loop_kind: str) -> Dic
 
         await asyncio.gather(*(p.engine.infer(np.zeros((1080, 1920, 3), np.uint8)) for _ in range(p.engine.capacity)))
         sampler = CpuSampler()
-        sources = [p.add_source(cycle(pictures, frames), name=f"cam{i}") for i in range(streams)]
+        sources = [p.add_source(cycle(pictures, frames) if live_fps is None else paced(pictures, frames, live_fps),
+                                name=f"cam{i}", live=live_fps is not None) for i in range(streams)]
         sampler.start(lambda: {s._thread.native_id: "sources" for s in sources
                                if s._thread is not None and s._thread.native_id is not None})
         pre_ms, n = 0.0, 0
@@ -146,6 +158,7 @@ async def one_run(model: Path, streams: int, frames: int, loop_kind: str) -> Dic
 
     roles = sampler.by_role(role)
     return {"loop": loop_kind, "fps": n / elapsed, "frames": n, "pre_ms": pre_ms,
+            "dropped": sum(s.dropped for s in sources),
             "cpu_s": roles, "loop_lag_p99_ms": stats["loop_lag"]["p99_ms"]}
 
 
@@ -162,10 +175,12 @@ def per_frame(run: Dict[str, Any], kernel: float, invoke_ms: float) -> Dict[str,
     return {"fps": run["fps"], "own_us": python_side, "own_with_workers_us": python_side + workers_own, "loop_us": us["loop"], "sources_us": us["sources"],
             "notifier_us": us["notifier"], "other_us": us["other"], "prep_thread_us": us["prep"],
             "invoke_thread_us": us["invoke"], "workers_own_us": workers_own, "kernel_alone_us": kernel_us,
-            "invoke_call_alone_us": call_us, "loop_lag_p99_ms": run["loop_lag_p99_ms"]}
+            "invoke_call_alone_us": call_us, "loop_lag_p99_ms": run["loop_lag_p99_ms"],
+            "dropped": float(run["dropped"])}
 
 
-def measure(streams: int, frames: int, rounds: int, loops: List[str]) -> Dict[str, Any]:
+def measure(streams: int, frames: int, rounds: int, loops: List[str],
+            live_fps: Optional[float] = None) -> Dict[str, Any]:
     model = model_path()
     invoke_ms = invoke_call_ms(model)
     kernel = kernel_ms()
@@ -175,11 +190,14 @@ def measure(streams: int, frames: int, rounds: int, loops: List[str]) -> Dict[st
             if kind == "uvloop":
                 import uvloop
 
-                run = uvloop.run(one_run(model, streams, frames, kind))
+                run = uvloop.run(one_run(model, streams, frames, kind, live_fps))
             else:
-                run = asyncio.run(one_run(model, streams, frames, kind))
+                run = asyncio.run(one_run(model, streams, frames, kind, live_fps))
             rows.append(per_frame(run, kernel, invoke_ms) | {"round": k, "loop_kind": kind})
-    return {"invoke_call_ms": invoke_ms, "kernel_ms": kernel, "rows": rows}
+    import streamcore
+
+    return {"invoke_call_ms": invoke_ms, "kernel_ms": kernel, "rows": rows,
+            "streamcore": str(Path(streamcore.__file__).resolve().parent)}
 
 
 def median_by(rows: List[Dict[str, Any]], key: str) -> List[Dict[str, Any]]:
@@ -205,30 +223,38 @@ def main() -> int:
     ap.add_argument("--loops", default="uvloop,asyncio", help="event loops to run (default uvloop,asyncio)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--trees", nargs="+", help="checkouts to compare, each run in its own process, interleaved")
+    ap.add_argument("--live", type=float, metavar="FPS",
+                    help="live streams instead: each a camera-like source paced at FPS frames/s (dropping when late)")
     args = ap.parse_args()
 
     if args.trees:
         rows: List[Dict[str, Any]] = []
         for k in range(args.rounds):
             for tree in args.trees:
+                # This script, run against each tree's streamcore: older checkouts' copies may
+                # lack options (--live).
                 out = subprocess.run(
-                    [sys.executable, str(Path(tree) / "benchmarks" / "host_cpu.py") if (Path(tree) / "benchmarks" / "host_cpu.py").exists()
-                     else str(Path(__file__)), "--streams", str(args.streams), "--frames", str(args.frames),
-                     "--rounds", "1", "--loops", args.loops, "--json"],
+                    [sys.executable, str(Path(__file__)), "--streams", str(args.streams), "--frames", str(args.frames),
+                     "--rounds", "1", "--loops", args.loops, "--json"]
+                    + ([] if args.live is None else ["--live", str(args.live)]),
                     cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True, check=True)
-                for r in json.loads(out.stdout)["rows"]:
+                result = json.loads(out.stdout)
+                if not result["streamcore"].startswith(str(Path(tree).resolve())):
+                    raise SystemExit(f"{tree}: the run imported {result['streamcore']}, not the tree's streamcore")
+                for r in result["rows"]:
                     rows.append(r | {"tree": Path(tree).name, "round": k})
                 print(f"  round {k}: {tree} done", file=sys.stderr, flush=True)
         summary = median_by([r | {"tree_loop": f"{r['tree']}/{r['loop_kind']}"} for r in rows], "tree_loop")
         if args.json:
             print(json.dumps({"rows": rows, "median": summary}, indent=1))
         else:
-            print(f"{args.streams} x 1080p pre-decoded on sim:4 [SIMULATED Edge TPUs]; us of host CPU per frame; "
+            what = "pre-decoded" if args.live is None else f"pre-decoded, live, paced at {args.live:g} fps each,"
+            print(f"{args.streams} x 1080p {what} on sim:4 [SIMULATED Edge TPUs]; us of host CPU per frame; "
                   f"median of {args.rounds} interleaved rounds")
             print_table(summary)
         return 0
 
-    result = measure(args.streams, args.frames, args.rounds, args.loops.split(","))
+    result = measure(args.streams, args.frames, args.rounds, args.loops.split(","), args.live)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
