@@ -142,7 +142,8 @@ class Stream:
         self._waiting: Deque[_Item] = deque()
         self._flying = 0
         self._max_flying = max(1, max_inflight)
-        self._seq = 0  # source thread: records handed out so far (frames, errors, the end)
+        self._seq = 0  # records handed out so far (frames, errors, the end): the source thread's,
+        # or, for live streams, taken under _live_lock by whichever side dispatches
         self._seen = 0  # source thread: frames decoded so far (the index of an error or end record)
         self._ready: Dict[int, Tuple[StreamResult, bool]] = {}  # loop: done records by sequence
         self._next = 0  # loop: the sequence number to deliver next
@@ -376,7 +377,8 @@ class Stream:
     # -- lossless streams: submitted from the source thread ------------------------------
 
     def _take_seq(self) -> int:
-        """On the source thread, the only one that hands out sequence numbers."""
+        """On the source thread (lossless streams) or under _live_lock (live streams): the
+        next sequence number."""
         seq = self._seq
         self._seq = seq + 1
         return seq
