@@ -191,12 +191,23 @@ async def test_a_live_stream_closed_with_frames_waiting_ends_once(tiny_model: Pa
     frames = [pattern(i % 7, 64, 48) for i in range(10_000)]
     async with Pipeline(model=tiny_model, devices="cpu:1", max_inflight=1, live_queue=2) as p:
         cam = p.add_source(iter(frames), name="cam", live=True)
-        first = await cam.results().__anext__()
-        assert first.ok
-        await p.remove_source(cam)
+        got_one = asyncio.Event()
+        records: List[Any] = []
+
+        async def read() -> None:
+            async for r in cam.results():
+                records.append(r)
+                got_one.set()
+
+        reader = asyncio.ensure_future(read())
+        await asyncio.wait_for(got_one.wait(), 30)
+        await p.remove_source(cam)  # frames are still arriving, waiting and in flight
+        await asyncio.wait_for(reader, 30)
         assert cam.ended and cam.state == "ended"
         stats = cam.stats()
-    assert stats["results"] >= 1 and stats["dropped"] > 0
+    assert [r.kind for r in records].count("end") == 1 and records[-1].kind == "end"
+    assert records[0].ok and stats["results"] >= 1
+    assert stats["frames"] >= stats["results"] + stats["dropped"]
 
 
 async def test_an_adapter_failing_on_one_frame_is_that_frames_error_record(tiny_model: Path) -> None:
@@ -248,3 +259,38 @@ async def test_a_stream_reader_started_with_the_completions_still_gets_every_rec
 
 async def _records(stream: Any) -> List[Any]:
     return [r async for r in stream.results()]
+
+
+async def test_live_streams_racing_their_loop_keep_every_count_and_order(tiny_model: Path) -> None:
+    """Four bursty live sources dispatching from their threads while the loop frees slots
+    as a jittery reader takes records: every frame ends as a result or a drop, once."""
+    pictures = [pattern(i, 64, 48) for i in range(8)]
+    n = 1500
+
+    def frames() -> Any:
+        for i in range(n):
+            if i % 4 == 0:
+                time.sleep(0.001)  # bursts of 4: some wait, some go at once, some are dropped
+            yield pictures[i % 8]
+
+    async with Pipeline(model=tiny_model, devices="cpu:2", buffer=4, max_inflight=2, live_queue=1) as p:
+        cams = [p.add_source(frames(), name=f"cam{i}", live=True) for i in range(4)]
+        assert all(c._live_direct for c in cams)
+        records: Dict[str, List[Any]] = {c.name: [] for c in cams}
+        k = 0
+        async for r in p.results():
+            records[r.stream].append(r)
+            k += 1
+            if k % 50 == 0:
+                await asyncio.sleep(0.002)
+        stats = {c.name: c.stats() for c in cams}
+    assert sum(s["dropped"] for s in stats.values()) > 0, "bursts of 4 past 2 slots and 1 waiting must drop"
+    for name, recs in records.items():
+        assert recs[-1].kind == "end" and recs[-1].error is None and recs[-1].index == n
+        body = recs[:-1]
+        assert all(r.ok for r in body)
+        indices = [r.index for r in body if r.index is not None]
+        assert len(indices) == len(body) and indices == sorted(set(indices))
+        s = stats[name]
+        assert s["frames"] == n == s["results"] + s["dropped"] and s["results"] == len(body)
+        assert indices[-1] == n - 1
