@@ -171,18 +171,22 @@ async def test_a_live_stream_submitting_directly_drops_the_oldest_and_keeps_reco
 
 async def test_a_live_streams_packet_error_keeps_its_place_behind_waiting_frames(tiny_model: Path) -> None:
     holder: Dict[str, Any] = {}
+    known = threading.Event()
 
     def frames() -> Any:  # on the source thread, as AvSource reports a skipped packet
         for i in range(10):
             if i == 5:
+                assert known.wait(30)  # the thread may get here before add_source returns
                 holder["stream"]._sink.error(DecodeError("packet 5 was corrupt"))
             yield pattern(i, 64, 48)
 
     async with Pipeline(model=tiny_model, devices="cpu:1", max_inflight=2, live_queue=16) as p:
         holder["stream"] = cam = p.add_source(frames(), name="cam", live=True)
+        known.set()
         records = [r async for r in cam.results()]
         stats = cam.stats()
     assert [r.kind for r in records] == ["result"] * 5 + ["error"] + ["result"] * 5 + ["end"]
+    assert records[-1].error is None
     assert [r.index for r in records] == [0, 1, 2, 3, 4, 5, 5, 6, 7, 8, 9, 10]
     assert stats["packet_errors"] == 1 and stats["dropped"] == 0 and stats["frames"] == 10
 
