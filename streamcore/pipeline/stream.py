@@ -424,9 +424,12 @@ class Stream:
         self._dispatch_waiting(on_loop=False)
         return not self._sink.stopping.is_set()
 
-    def _enqueue_record(self, record: StreamResult) -> None:
-        """On the source thread of a live stream: an error or end record, behind the frames
-        that arrived before it."""
+    def _record_in_place(self, record: StreamResult) -> None:
+        """On the source thread: an error or end record, behind the frames that arrived before
+        it (a live stream's may still be waiting for a slot)."""
+        if not self._live_direct:
+            self._sink.post(self._on_record_direct, (self._take_seq(), record))
+            return
         with self._live_lock:
             self._waiting.append(record)
         self._dispatch_waiting(on_loop=False)
@@ -449,20 +452,15 @@ class Stream:
                 waiting.popleft()
                 out.append((self._take_seq(), head))
         assert self._direct is not None
+        to_loop: Callable[[Callable[[Any], None], Any], object] = self._loop.call_soon if on_loop else self._sink.post
         for seq, item in out:
             if isinstance(item, StreamResult):
-                if on_loop:
-                    self._on_record_direct((seq, item))
-                else:
-                    self._sink.post(self._on_record_direct, (seq, item))
+                to_loop(self._on_record_direct, (seq, item))
                 continue
             try:
                 self._direct(item.frame, functools.partial(self._done, seq, item))
             except Exception as e:  # refused at the submit: this frame's error, in its place
-                if on_loop:
-                    self._loop.call_soon(self._refused, (seq, item, e))
-                else:
-                    self._sink.post(self._refused, (seq, item, e))
+                to_loop(self._refused, (seq, item, e))
 
     def _on_dropped(self, n: int) -> None:
         self.frames += n
@@ -501,9 +499,7 @@ class Stream:
             record.frame = item.frame
         record.latency_ms = (now - item.captured) * 1000.0
         self._ready[seq] = (record, True)
-        if not self._flush_pending:  # _flush_soon, inline: this runs per frame
-            self._flush_pending = True
-            self._loop.call_soon(self._flush_now)
+        self._flush_soon()
 
     def _on_record_direct(self, args: Tuple[int, StreamResult]) -> None:
         seq, record = args
@@ -686,11 +682,7 @@ class _SourceSink:
     def error(self, error: StreamcoreError) -> None:
         stream = self._stream
         if stream._direct is not None:  # a skipped packet takes its place among the frames
-            record = StreamResult(stream.name, "error", index=stream._seen, error=error)
-            if stream._live_direct:
-                stream._enqueue_record(record)
-            else:
-                self._post(stream._on_record_direct, (stream._take_seq(), record))
+            stream._record_in_place(StreamResult(stream.name, "error", index=stream._seen, error=error))
             return
         self._post(stream._on_error, error)
 
@@ -703,11 +695,7 @@ class _SourceSink:
     def end(self, error: Optional[StreamcoreError]) -> None:
         stream = self._stream
         if stream._direct is not None:
-            record = StreamResult(stream.name, "end", index=stream._seen, error=error)
-            if stream._live_direct:
-                stream._enqueue_record(record)
-            else:
-                self._post(stream._on_record_direct, (stream._take_seq(), record))
+            stream._record_in_place(StreamResult(stream.name, "end", index=stream._seen, error=error))
             return
         self._post(stream._on_end, error)
 
@@ -737,7 +725,7 @@ def _lower_priority(steps: int, idle: bool = False) -> None:
     """Runs this thread `steps` nice levels below the event loop's, so a busy decoder never
     delays the loop's wake-ups (Linux: per-thread nice). Not below the engine's workers:
     a decoder preempted while it holds the GIL would stall the loop (measured: nice 10
-    tripled the loop's lag p99)."""
+    tripled the loop's lag p99). With `idle`, SCHED_IDLE instead (Pipeline(decoder_idle=True))."""
     tid = threading.get_native_id()
     if idle and hasattr(os, "SCHED_IDLE"):
         try:
