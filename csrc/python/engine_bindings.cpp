@@ -3,7 +3,6 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <memory>
@@ -50,19 +49,17 @@ public:
         for (auto& [dtype, shape, offset] : outputs) {
             outputs_.push_back({py::dtype(dtype), shape, offset});
         }
-        notifier_ = std::make_shared<LoopNotifier>(loop.attr("call_soon_threadsafe"),
+        notifier_ = std::make_unique<LoopNotifier>(loop.attr("call_soon_threadsafe"),
                                                    std::move(on_completions), "sc-notify");
-        wake_fd_ = std::make_shared<WakeFd>();
-        std::weak_ptr<LoopNotifier> weak = notifier_;
-        std::shared_ptr<WakeFd> fd = wake_fd_;
-        std::shared_ptr<std::atomic<bool>> use_fd = use_fd_;
+        // Workers call this; they start after start() has set `watched_` and are joined before
+        // the members it reads are destroyed (scheduler_ goes first).
         scheduler_ = std::make_unique<Scheduler>(
             std::move(devices), std::move(stages), std::move(stage_feeds), depth,
-            [weak, fd, use_fd] {
-                if (use_fd->load(std::memory_order_relaxed)) {
-                    fd->signal();
-                } else if (auto n = weak.lock()) {
-                    n->request();
+            [this] {
+                if (watched_) {
+                    wake_fd_.signal();
+                } else {
+                    notifier_->request();
                 }
             },
             failover, std::move(name), worker_nice);
@@ -78,13 +75,13 @@ public:
     void start(bool watched) {
         if (!started_) {
             started_ = true;
-            use_fd_->store(watched, std::memory_order_relaxed);
+            watched_ = watched;
             if (!watched) notifier_->start();
         }
         scheduler_->start();
     }
 
-    int wake_fd() const { return wake_fd_->fd(); }
+    int wake_fd() const { return wake_fd_.fd(); }
 
     // `extras`: (stage, input index, C-contiguous array) for inputs other than the image; the
     // arrays are held with the frame until the job is drained.
@@ -143,7 +140,7 @@ public:
 
     py::list drain() {
         // Before taking the jobs: a job completed after this read wakes the loop again.
-        if (use_fd_->load(std::memory_order_relaxed)) wake_fd_->consume();
+        if (watched_) wake_fd_.consume();
         std::vector<std::unique_ptr<Job>> jobs = scheduler_->take_completed();
         py::list out;
         for (auto& job : jobs) out.append(to_python(*job));
@@ -192,12 +189,7 @@ private:
         const Geometry& g = job.geometry;
         // A stream's frames share one geometry: hand back the same tuple while it holds, so
         // the caller's cache hits on identity.
-        const Geometry& last = last_geometry_;
-        if (!last_geometry_tuple_ || g.src_x != last.src_x || g.src_y != last.src_y ||
-            g.src_w != last.src_w || g.src_h != last.src_h || g.dst_x != last.dst_x ||
-            g.dst_y != last.dst_y || g.dst_w != last.dst_w || g.dst_h != last.dst_h ||
-            g.frame_w != last.frame_w || g.frame_h != last.frame_h || g.tensor_w != last.tensor_w ||
-            g.tensor_h != last.tensor_h) {
+        if (!last_geometry_tuple_ || g != last_geometry_) {
             last_geometry_ = g;
             last_geometry_tuple_ = py::make_tuple(g.src_x, g.src_y, g.src_w, g.src_h, g.dst_x, g.dst_y,
                                                   g.dst_w, g.dst_h, g.frame_w, g.frame_h, g.tensor_w,
@@ -235,9 +227,9 @@ private:
 
     TensorDesc input_;
     std::vector<OutputMeta> outputs_;
-    std::shared_ptr<LoopNotifier> notifier_;
-    std::shared_ptr<WakeFd> wake_fd_;
-    std::shared_ptr<std::atomic<bool>> use_fd_ = std::make_shared<std::atomic<bool>>(false);
+    std::unique_ptr<LoopNotifier> notifier_;
+    WakeFd wake_fd_;
+    bool watched_ = false;  // set once by start(), before the workers exist
     std::unique_ptr<Scheduler> scheduler_;
     Geometry last_geometry_;
     py::object last_geometry_tuple_;  // null until the first job

@@ -71,6 +71,13 @@ struct Geometry {
     float dst_x = 0, dst_y = 0, dst_w = 0, dst_h = 0;
     int frame_w = 0, frame_h = 0;
     int tensor_w = 0, tensor_h = 0;
+
+    bool operator==(const Geometry& o) const {
+        return src_x == o.src_x && src_y == o.src_y && src_w == o.src_w && src_h == o.src_h &&
+               dst_x == o.dst_x && dst_y == o.dst_y && dst_w == o.dst_w && dst_h == o.dst_h &&
+               frame_w == o.frame_w && frame_h == o.frame_h && tensor_w == o.tensor_w && tensor_h == o.tensor_h;
+    }
+    bool operator!=(const Geometry& o) const { return !(*this == o); }
 };
 
 }  // namespace sc
