@@ -226,6 +226,8 @@ def main() -> int:
     ap.add_argument("--live", type=float, metavar="FPS",
                     help="live streams instead: each a camera-like source paced at FPS frames/s (dropping when late)")
     args = ap.parse_args()
+    if args.live is not None and not args.live > 0:
+        ap.error("--live takes the frames per second of each stream, above 0")
 
     if args.trees:
         rows: List[Dict[str, Any]] = []

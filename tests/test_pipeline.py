@@ -332,3 +332,8 @@ async def test_decoder_idle_runs_source_threads_under_sched_idle(model: Path) ->
             assert {s[1] for s in seen} == {min(19, loop_nice + 3)}
     # the loop's own thread is untouched
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_decoder_idle_takes_only_a_bool(model: Path) -> None:
+    with pytest.raises(InputError, match="decoder_idle='yes'; pass True"):
+        Pipeline(model=model, devices="cpu:1", decoder_idle="yes")  # type: ignore[arg-type]

@@ -87,6 +87,8 @@ class Pipeline:
             self._owns_engine = False
         if buffer < 1 or live_queue < 1:
             raise InputError("buffer and live_queue must be at least 1")
+        if not isinstance(decoder_idle, bool):
+            raise InputError(f"decoder_idle={decoder_idle!r}; pass True (decoders under SCHED_IDLE) or False")
         self.engine = engine
         self.keep_frames = keep_frames
         self._hub = ResultHub(buffer, wait_for_consumer)
