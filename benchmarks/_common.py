@@ -102,6 +102,8 @@ class CpuSampler:
     def start(self, watch: Callable[[], Dict[int, str]]) -> None:
         """Samples in the background; `watch()` names roles of threads as they appear."""
         def run() -> None:
+            with self._lock:  # this thread's own reading of /proc is the measurement's cost
+                self.roles[threading.get_native_id()] = "sampler"
             while not self._stop.wait(self._every):
                 self.sample()
                 with self._lock:

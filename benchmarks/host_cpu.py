@@ -19,6 +19,8 @@ thread clock. What is left is streamcore's own work per frame:
 
     own = loop + sources + notifier + other
 
+(this script's own CPU sampler thread is shown apart, `sampler_us`, and not counted)
+
 The worker threads' time less the kernel and the invoke call measured alone comes out within
 noise of zero (either sign: cache misses differ under load), so it is shown apart
 (`workers_own_us`, and `own_with_workers_us`) rather than added to `own_us`.
@@ -165,7 +167,7 @@ async def one_run(model: Path, streams: int, frames: int, loop_kind: str,
 def per_frame(run: Dict[str, Any], kernel: float, invoke_ms: float) -> Dict[str, float]:
     n = run["frames"]
     cpu = run["cpu_s"]
-    us = {k: cpu.get(k, 0.0) / n * 1e6 for k in ("loop", "sources", "notifier", "prep", "invoke", "other")}
+    us = {k: cpu.get(k, 0.0) / n * 1e6 for k in ("loop", "sources", "notifier", "prep", "invoke", "other", "sampler")}
     kernel_us = kernel * 1000.0
     call_us = invoke_ms * 1000.0
     # The worker threads less the kernel and the invoke call, measured alone: an estimate
@@ -173,7 +175,8 @@ def per_frame(run: Dict[str, Any], kernel: float, invoke_ms: float) -> Dict[str,
     workers_own = us["prep"] + us["invoke"] - kernel_us - call_us
     python_side = us["loop"] + us["sources"] + us["notifier"] + us["other"]
     return {"fps": run["fps"], "own_us": python_side, "own_with_workers_us": python_side + workers_own, "loop_us": us["loop"], "sources_us": us["sources"],
-            "notifier_us": us["notifier"], "other_us": us["other"], "prep_thread_us": us["prep"],
+            "notifier_us": us["notifier"], "other_us": us["other"], "sampler_us": us["sampler"],
+            "prep_thread_us": us["prep"],
             "invoke_thread_us": us["invoke"], "workers_own_us": workers_own, "kernel_alone_us": kernel_us,
             "invoke_call_alone_us": call_us, "loop_lag_p99_ms": run["loop_lag_p99_ms"],
             "dropped": float(run["dropped"])}

@@ -64,6 +64,27 @@ async def test_submit_nowait_refuses_bad_frames_and_closed_engines_at_the_call(t
         engine.submit_nowait(pattern(0, 64, 48), lambda r, e: None)
 
 
+async def test_frame_submitter_checks_once_and_refuses_a_closed_engine_per_frame(tiny_model: Path) -> None:
+    """What Pipeline streams submit with: submit_nowait's checks made once; the engine's state
+    is still checked at every frame."""
+    async with Engine(tiny_model, devices="cpu:1") as engine:
+        submit = engine.frame_submitter()
+        with pytest.raises(InputError, match="no model named"):
+            engine.frame_submitter("other")
+        got: List[Tuple[Optional[Result], Optional[BaseException]]] = []
+        done = asyncio.Event()
+
+        def on_done(result: Optional[Result], error: Optional[BaseException]) -> None:
+            got.append((result, error))
+            done.set()
+
+        submit(pattern(0, 64, 48), on_done)
+        await asyncio.wait_for(done.wait(), 30)
+        assert got[0][1] is None and got[0][0] is not None
+    with pytest.raises(EngineClosedError, match="closed"):
+        submit(pattern(0, 64, 48), on_done)
+
+
 async def test_frames_pending_at_close_are_called_back_once_with_engine_closed(tiny_model: Path) -> None:
     calls: List[Tuple[int, Optional[Result], Optional[BaseException]]] = []
     async with Engine(tiny_model, devices="cpu:1") as engine:

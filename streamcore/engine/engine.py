@@ -6,7 +6,7 @@ import asyncio
 import atexit
 import logging
 import weakref
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from ..backends.edgetpu import TpuOptions
 from ..backends.base import BuiltDevice, Placement
@@ -237,15 +237,21 @@ class Engine:
             raise EngineClosedError("the engine is closed; create a new Engine")
         if not self._started:
             raise EngineClosedError("the engine is not started; use `async with Engine(...)`")
-        if self._cascade is not None and model is None:
-            raise InputError("submit_nowait runs one model; a cascade engine takes `await infer(frame)`")
         if not callable(on_done):
             raise InputError(f"on_done must be a callable taking (result, error), not {type(on_done).__name__}")
+        self.frame_submitter(model)(frame, on_done)
+
+    def frame_submitter(self, model: Optional[str] = None) -> Callable[[Any, Completion], None]:
+        """submit_nowait for one model with its checks made once: the function a decoder
+        thread calls per frame (``Pipeline`` streams do). It raises EngineClosedError once
+        the engine is closed."""
+        if self._cascade is not None and model is None:
+            raise InputError("submit_nowait runs one model; a cascade engine takes `await infer(frame)`")
         runner = self._runner(model)
         if not runner.takes_frames_alone:
             raise InputError(f"{runner.model.name} takes inputs besides the image ({', '.join(runner.extra_inputs)}); "
                              "use `await infer(frame, inputs=...)`")
-        runner.submit_direct(frame, on_done)
+        return runner.submit_direct
 
     async def infer_tensor(self, tensor: Any, *, model: Optional[str] = None) -> Result:
         """Runs a tensor that is already the model's input (shape, dtype, quantization), with

@@ -7,6 +7,7 @@ NV12/NV21/P010, packed RGB and 8/10/16-bit gray. Other PyAV formats are first co
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Optional
 
 import numpy as np
@@ -15,7 +16,7 @@ from .. import _core
 from ..types import TensorInfo
 from ..errors import InputError
 
-__all__ = ["to_frame_view", "check_tensor", "is_native", "av_format_name", "NATIVE_AV_FORMATS"]
+__all__ = ["to_frame_view", "check_tensor", "is_native", "av_format_name", "NATIVE_AV_FORMATS", "AvVideoFrame"]
 
 # PyAV format name -> native format name.
 _AV_FORMATS = {
@@ -41,6 +42,7 @@ _AV_FORMATS = {
     "gray8": "gray8",
 }
 NATIVE_AV_FORMATS = frozenset(_AV_FORMATS)
+_LINE_SIZE = operator.attrgetter("line_size")  # a plane's stride, read in C (no Python frame per plane)
 _FULL_RANGE = ("yuvj420p", "yuvj422p", "yuvj444p")
 _YUV = ("yuv420p", "yuvj420p", "i420", "nv12", "nv21")
 # FFmpeg AVColorSpace values (libavutil/pixfmt.h).
@@ -56,6 +58,7 @@ try:
     _VideoFrame: Any = av.VideoFrame
 except ImportError:  # PyAV is optional for numpy-only users
     _VideoFrame = None
+AvVideoFrame: Any = _VideoFrame  # av.VideoFrame, or None without PyAV (for exact type checks)
 
 
 def to_frame_view(
@@ -124,7 +127,7 @@ def _from_av(frame: Any, format: Optional[str], matrix: Optional[str], range: Op
         elif spc in _AVCOL_SPC_BT601:
             matrix = "bt601"
         else:
-            matrix = _default_matrix(frame.height)
+            matrix = "bt709" if frame.height >= 720 else "bt601"  # _default_matrix, inline: per frame
     if range is None:
         color_range = frame.color_range
         if color_range == _AVCOL_RANGE_JPEG:
@@ -135,7 +138,7 @@ def _from_av(frame: Any, format: Optional[str], matrix: Optional[str], range: Op
             range = "full" if fmt in _FULL_RANGE else "limited"
     planes = frame.planes
     return _core.FrameView(
-        fmt, frame.width, frame.height, planes, [p.line_size for p in planes], matrix=matrix, range=range
+        fmt, frame.width, frame.height, planes, list(map(_LINE_SIZE, planes)), matrix=matrix, range=range
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import List, Optional
 
+from .queue import RecordQueue
 from .records import StreamResult
 
 __all__ = ["ResultHub"]
@@ -19,7 +20,7 @@ class ResultHub:
     def __init__(self, buffer: int, wait_for_consumer: bool) -> None:
         self.buffer = buffer
         self.wait_for_consumer = wait_for_consumer
-        self.subscribers: List["asyncio.Queue[Optional[StreamResult]]"] = []
+        self.subscribers: List["RecordQueue[Optional[StreamResult]]"] = []
         self._subscription: Optional[asyncio.Event] = None
 
     def start(self) -> None:

@@ -19,6 +19,7 @@ from ..errors import EngineClosedError, InputError
 from ..sources import AvSource, LiveOptions, open_source
 from ..types import Result
 from .hub import ResultHub
+from .queue import RecordQueue
 from .records import StreamResult
 from .stats import LoopLagMonitor, Samples
 from .stream import Stream
@@ -102,6 +103,7 @@ class Pipeline:
         self._monitor = LoopLagMonitor() if monitor_loop else None
         self._device_invoke: Dict[str, Samples] = {}
         self._single_keys: Dict[str, str] = {}  # device -> its stats key, for single-model results
+        self._single_samples: Dict[str, Samples] = {}  # device -> its invoke samples (the same object)
         self._busy_snapshots: Deque[Tuple[float, Dict[str, float]]] = deque(maxlen=6)
         self._housekeeping: Optional["asyncio.Task[None]"] = None
         self._started_at = 0.0
@@ -191,7 +193,7 @@ class Pipeline:
         engine = self.engine
         if engine.cascade is not None or len(engine.input_details()) != 1:
             return None
-        return engine.submit_nowait
+        return engine.frame_submitter()
 
     def add_source(
         self,
@@ -317,16 +319,19 @@ class Pipeline:
         """Records from every stream (each stream's in frame order, including its end
         record). Stops when the pipeline closes, or with `until_idle` once every stream added
         so far has ended (files played out)."""
-        q: "asyncio.Queue[Optional[StreamResult]]" = asyncio.Queue(self.buffer)
+        q: "RecordQueue[Optional[StreamResult]]" = RecordQueue(self.buffer)
         self._hub.subscribers.append(q)
         self._hub.notify_subscriber()
         try:
             if self._state == "closed":
                 return
             while True:
-                if until_idle and q.empty() and self._is_idle():
+                if q.items:  # the common case: a record is waiting, no await needed
+                    record = q.get_nowait()
+                elif until_idle and self._is_idle():
                     return
-                record = await q.get()
+                else:
+                    record = await q.get()
                 if record is None:
                     return
                 yield record
@@ -357,10 +362,15 @@ class Pipeline:
 
     def _record_device(self, result: Result) -> None:
         if result.cascade is None:
-            key = self._single_keys.get(result.device)
-            if key is None:  # once per device: the key needs the engine's model list
-                key = self._single_keys[result.device] = self._device_key(self.engine.models[0], result.device)
-            self._add_invoke(key, result.timings.invoke_ms)
+            samples = self._single_samples.get(result.device)
+            if samples is None or self.metrics is not None:  # the first frame of a device, or metrics kept
+                key = self._single_keys.get(result.device)
+                if key is None:  # once per device: the key needs the engine's model list
+                    key = self._single_keys[result.device] = self._device_key(self.engine.models[0], result.device)
+                self._add_invoke(key, result.timings.invoke_ms)
+                self._single_samples[result.device] = self._device_invoke[key]
+                return
+            samples.add(result.timings.invoke_ms)  # per frame: straight to the device's samples
             return
         self._add_invoke(self._device_key(DETECTOR, result.device), result.timings.invoke_ms)
         for o in result.value:
@@ -429,7 +439,7 @@ class Pipeline:
         return f"Pipeline({self.engine!r}, streams={sorted(self._streams)}, {self._state})"
 
 
-def _put_sentinel(q: "asyncio.Queue[Optional[StreamResult]]") -> None:
+def _put_sentinel(q: "RecordQueue[Optional[StreamResult]]") -> None:
     try:
         q.put_nowait(None)
     except asyncio.QueueFull:

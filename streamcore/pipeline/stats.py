@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Deque, Dict, Optional, Tuple
+from typing import Callable, Deque, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -55,11 +55,11 @@ class Rate:
 class Samples:
     """The last `size` values, for percentiles."""
 
+    add: Callable[[float], None]  # adds a value: the deque's own append (per frame, no Python frame)
+
     def __init__(self, size: int = 1024) -> None:
         self._values: Deque[float] = deque(maxlen=size)
-
-    def add(self, value: float) -> None:
-        self._values.append(value)
+        self.add = self._values.append
 
     def __len__(self) -> int:
         return len(self._values)

@@ -29,13 +29,14 @@ import time
 from collections import deque
 from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Union
 
-from ..engine.frames import NATIVE_AV_FORMATS, av_format_name
+from ..engine.frames import NATIVE_AV_FORMATS, AvVideoFrame, av_format_name
 from ..errors import InferenceError, SourceError, StreamcoreError
 from ..sources import AnySource, AsyncIterableSource, SourceFrame
 from ..sources.urls import redact
 from ..engine.runner import Completion
 from ..types import Result
 from .hub import ResultHub
+from .queue import RecordQueue
 from .records import StreamResult
 from .stats import Rate, Samples
 from .window import Window
@@ -99,8 +100,8 @@ class Stream:
         self._inbox: Deque[_Item] = deque()
         self._arrived = asyncio.Event()
         # (future of the record, whether it holds a frame's slot)
-        self._ordered: "asyncio.Queue[Tuple[asyncio.Future[StreamResult], bool]]" = asyncio.Queue()
-        self._subscribers: List["asyncio.Queue[Optional[StreamResult]]"] = []
+        self._ordered: "RecordQueue[Tuple[asyncio.Future[StreamResult], bool]]" = RecordQueue()
+        self._subscribers: List["RecordQueue[Optional[StreamResult]]"] = []
         self._end_record: Optional[StreamResult] = None
         self._finished = asyncio.Event()
         self._closing = False
@@ -313,6 +314,9 @@ class Stream:
         if name in NATIVE_AV_FORMATS:
             self.fused_frames += 1
             return
+        self._count_reformatted(name)
+
+    def _count_reformatted(self, name: str) -> None:
         self.reformatted_frames += 1
         if self.reformatted_frames == 1:
             log.info("%s: %s frames have no native preprocess path; each is converted to yuv420p "
@@ -387,7 +391,8 @@ class Stream:
         """On the source thread: the frame goes to the engine now; its record comes back to
         the loop with the batch of completions it belongs to."""
         assert self._direct is not None
-        seq = self._take_seq()
+        seq = self._seq  # _take_seq, inline: per frame
+        self._seq = seq + 1
         self._seen += 1
         try:
             self._direct(item.frame, functools.partial(self._done, seq, item))
@@ -478,9 +483,18 @@ class Stream:
             return
         now = time.monotonic()
         self.frames += 1
-        self._camera.add(now=now)
-        self._process.add(now=now)
-        self._count_format(item.frame)
+        self._camera.add(1, now)
+        self._process.add(1, now)
+        frame = item.frame
+        if type(frame) is AvVideoFrame:  # _count_format, inline for the usual frame: per frame
+            name = frame.format.name
+            self.pixel_format = name
+            if name in NATIVE_AV_FORMATS:
+                self.fused_frames += 1
+            else:
+                self._count_reformatted(name)
+        else:
+            self._count_format(frame)
         record = StreamResult(self.name, "result", index=item.index, pts=item.pts, time=item.time,
                               captured_at=item.captured_wall)
         if result is not None:
@@ -499,7 +513,9 @@ class Stream:
             record.frame = item.frame
         record.latency_ms = (now - item.captured) * 1000.0
         self._ready[seq] = (record, True)
-        self._flush_soon()
+        if not self._flush_pending:  # _flush_soon, inline: per frame
+            self._flush_pending = True
+            self._loop.call_soon(self._flush_now)
 
     def _on_record_direct(self, args: Tuple[int, StreamResult]) -> None:
         seq, record = args
@@ -579,7 +595,7 @@ class Stream:
         if self._on_finished is not None:
             self._on_finished(self)
 
-    def _all_subscribers(self) -> List["asyncio.Queue[Optional[StreamResult]]"]:
+    def _all_subscribers(self) -> List["RecordQueue[Optional[StreamResult]]"]:
         return self._subscribers + self._hub.subscribers
 
     async def _deliver(self, record: StreamResult) -> None:
@@ -597,7 +613,7 @@ class Stream:
         if self._end_record is not None and self._finished.is_set() and not self._subscribers:
             yield self._end_record
             return
-        q: "asyncio.Queue[Optional[StreamResult]]" = asyncio.Queue(self._hub.buffer)
+        q: "RecordQueue[Optional[StreamResult]]" = RecordQueue(self._hub.buffer)
         self._subscribers.append(q)
         self._hub.notify_subscriber()
         try:

@@ -18,13 +18,16 @@ class Window:
         self.size = size
         self._free = size
         self._resume = max(1, size // 2)
-        self._cond = threading.Condition(threading.Lock())
+        # The frame paths take the lock itself: a Condition's __enter__ and __exit__ are Python
+        # calls, and wait/notify only need the lock held.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._waiting = False
         self._freed: "asyncio.Event | None" = None
 
     def acquire_blocking(self, stopping: threading.Event, poll: float = 0.05) -> bool:
         """From a source thread: waits for a slot; False once `stopping` is set."""
-        with self._cond:
+        with self._lock:
             if self._free == 0:
                 self._waiting = True
                 try:
@@ -40,7 +43,7 @@ class Window:
             return True
 
     def _try_acquire(self) -> bool:
-        with self._cond:
+        with self._lock:
             if self._free == 0:
                 return False
             self._free -= 1
@@ -59,7 +62,7 @@ class Window:
 
     def release(self, n: int = 1) -> None:
         """On the event loop: frees `n` slots."""
-        with self._cond:
+        with self._lock:
             self._free += n
             if self._waiting and self._free >= self._resume:
                 self._cond.notify()
