@@ -276,10 +276,15 @@ def test_close_to_opencv() -> None:
 
 
 def assert_simd_equals_scalar(compute: Any) -> None:
-    """`compute()` gives the same array with the SIMD kernels and with the scalar ones (the
-    caller restores the previous setting)."""
+    """`compute()` gives the same array with the SIMD kernels (AVX-512 where the CPU has it, and
+    AVX2 alone) and with the scalar ones (the caller restores the previous SIMD setting)."""
     _core._set_preprocess_simd(True)
     fast = compute()
+    previous = _core._set_preprocess_avx512(False)
+    try:
+        np.testing.assert_array_equal(fast, compute())
+    finally:
+        _core._set_preprocess_avx512(previous)
     _core._set_preprocess_simd(False)
     np.testing.assert_array_equal(fast, compute())
 
@@ -289,7 +294,10 @@ def test_simd_and_scalar_kernels_agree_exactly(fmt: str) -> None:
     """Widths that are not multiples of the vector widths (8 samples, 16 bytes) exercise every tail."""
     previous = _core._set_preprocess_simd(True)
     try:
-        for w, h, shape in [(203, 117, (37, 61, 3)), (45, 31, (29, 19, 3)), (96, 64, (17, 23, 1)), (33, 9, (70, 90, 3))]:
+        # The last two: 8 samples' taps within 32 and 64 elements (the permute gather's two
+        # windows) and beyond 64 (the per-tap gather).
+        for w, h, shape in [(203, 117, (37, 61, 3)), (45, 31, (29, 19, 3)), (96, 64, (17, 23, 1)), (33, 9, (70, 90, 3)),
+                            (400, 24, (9, 60, 3)), (1200, 24, (9, 40, 3))]:
             planes, ref_planes = make(fmt, w, h)
             view = _core.FrameView(fmt, w, h, planes, matrix="bt709")
             for filt in ["bilinear", "area", "nearest"]:

@@ -353,6 +353,16 @@ void bind_preprocess(py::module_& m) {
             return previous;
         },
         py::arg("enabled"), "Test hook: False forces the scalar kernels. Returns the previous setting.");
+
+    m.def(
+        "_set_preprocess_avx512",
+        [](bool enabled) {
+            const bool previous = avx512_enabled();
+            set_avx512_enabled(enabled);
+            return previous;
+        },
+        py::arg("enabled"),
+        "Test hook: False leaves the AVX2 kernels where AVX-512 ones apply. Returns the previous setting.");
 }
 
 }  // namespace sc

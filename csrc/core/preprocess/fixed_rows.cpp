@@ -1,5 +1,6 @@
 #include "preprocess/fixed_rows.h"
 
+#include <algorithm>
 #include <atomic>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -14,6 +15,7 @@ namespace sc {
 namespace {
 
 std::atomic<bool> simd_allowed{true};
+std::atomic<bool> avx512_allowed{true};
 
 inline int16_t mulhrs(int a, int b) { return int16_t((a * b + (1 << 14)) >> 15); }
 
@@ -126,6 +128,45 @@ __attribute__((target("avx2"))) size_t blend_avx2(const uint8_t* const* rows, co
     return n;
 }
 
+bool has_avx512() {
+    static const bool yes = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    return yes;
+}
+
+// Eight samples' tap pairs picked from the window at their first tap by one two-source permute
+// (16-bit lanes), then one multiply-add: a few instructions where the AVX2 gather makes eight
+// loads and inserts. W: the window's elements, 32 (two 256-bit loads) or 64 (two 512-bit loads).
+// GCC 12's 512-to-256-bit casts read an "undefined" vector, which -Wuninitialized reports.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+template <int W>
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl"))) void permute_row(const int16_t* src, const FixedTaps& t,
+                                                                            float* out) {
+    const int n = t.count;
+    const __m256i one = _mm256_set1_epi32(1);
+    for (int x = 0;; x += 8) {
+        if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
+        const int32_t* idx = t.index + x;
+        const int16_t* w = src + idx[0];
+        const __m256i off = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i*)idx), _mm256_set1_epi32(idx[0]));
+        // Lane pair (2j, 2j + 1) of sample j: elements off_j and off_j + 1 of the window.
+        const __m256i perm = _mm256_or_si256(off, _mm256_slli_epi32(_mm256_add_epi32(off, one), 16));
+        __m256i taps;
+        if (W == 32) {
+            taps = _mm256_permutex2var_epi16(_mm256_loadu_si256((const __m256i*)w), perm,
+                                             _mm256_loadu_si256((const __m256i*)(w + 16)));
+        } else {
+            taps = _mm512_castsi512_si256(_mm512_permutex2var_epi16(
+                _mm512_loadu_si512(w), _mm512_zextsi256_si512(perm), _mm512_loadu_si512(w + 32)));
+        }
+        const __m256i acc = _mm256_madd_epi16(taps, _mm256_loadu_si256((const __m256i*)(t.weights + x)));
+        _mm256_storeu_ps(out + x, _mm256_cvtepi32_ps(acc));
+        if (x + 8 == n) return;
+    }
+}
+
+#pragma GCC diagnostic pop
+
 __attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedTaps& t, float* out) {
     const int n = t.count;
     if (n < 8) return 0;
@@ -189,12 +230,43 @@ void blend_rows_q6(const uint8_t* const* rows, const int16_t* weights, int k, si
 void gather_taps_q6(const int16_t* src, const FixedTaps& taps, float* out) {
     int done = 0;
 #ifdef SC_HAVE_AVX2_KERNELS
+    if (gather_row_permute(src, taps, out)) {
+        for (int x = 0; x < taps.count; ++x) out[x] *= kPixelPerUnit;  // a power of two: exact
+        return;
+    }
     if (simd_enabled() && has_avx2()) done = gather_avx2(src, taps, out);
 #endif
     gather_scalar(src, taps, done, out);
 }
 
+bool gather_row_permute(const int16_t* src, const FixedTaps& taps, float* out) {
+#ifdef SC_HAVE_AVX2_KERNELS
+    if (taps.window8 <= 0 || taps.window8 > 64 || taps.count < 8 || !simd_enabled() || !avx512_enabled() ||
+        !has_avx512())
+        return false;
+    if (taps.window8 <= 32)
+        permute_row<32>(src, taps, out);
+    else
+        permute_row<64>(src, taps, out);
+    return true;
+#else
+    (void)src, (void)taps, (void)out;
+    return false;
+#endif
+}
+
+int permute_window(const FixedTaps& t) {
+    if (t.pairs != 1 || t.step != 1 || t.count < 8) return 0;
+    for (int x = 1; x < t.count; ++x)
+        if (t.index[x] < t.index[x - 1]) return 0;
+    int widest = 0;
+    for (int x = 0; x + 8 <= t.count; ++x) widest = std::max(widest, t.index[x + 7] + 2 - t.index[x]);
+    return widest;
+}
+
 void set_simd_enabled(bool enabled) { simd_allowed.store(enabled, std::memory_order_relaxed); }
 bool simd_enabled() { return simd_allowed.load(std::memory_order_relaxed); }
+void set_avx512_enabled(bool enabled) { avx512_allowed.store(enabled, std::memory_order_relaxed); }
+bool avx512_enabled() { return avx512_allowed.load(std::memory_order_relaxed); }
 
 }  // namespace sc

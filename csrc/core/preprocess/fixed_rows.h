@@ -37,15 +37,33 @@ struct FixedTaps {
     int step = 1;                       // elements between neighbouring samples of the channel
     const int32_t* index = nullptr;     // element of each output sample's first tap
     const int32_t* weights = nullptr;   // [pair][x]: Q14 weight of tap 2q in the low, 2q+1 in the high half
+    // Elements from the first tap of any 8 consecutive samples to one past their last (bilinear taps
+    // on a planar row whose indices never decrease; 0 otherwise): the permute gather's window.
+    int window8 = 0;
 };
 
+// window8 for taps whose index[] is set (see FixedTaps).
+int permute_window(const FixedTaps& taps);
+
+// Elements a blended row needs past its last tap: the gathers' loads (the permute gather reads a
+// 64-element window from each group's first tap).
+constexpr size_t kRowPadding = 64;
+
 // out[x] = (sum_j w_j * src[index[x] + j * step]) / 2^20, i.e. a pixel value, for x < count.
-// Reads src elements up to index[x] + 2 * pairs * step (one past the last tap: 32-bit loads), so
-// callers pad src by at least 2 * step + 2 initialised elements.
+// Reads src elements up to index[x] + kRowPadding, so callers pad src by kRowPadding initialised
+// elements.
 void gather_taps_q6(const int16_t* src, const FixedTaps& taps, float* out);
 
-// Test hook: false forces the scalar baseline (to compare it with the SIMD kernels).
+// The same sums, unscaled (out[x] * kPixelPerUnit is the pixel value), through AVX-512 permutes of
+// a window of the row instead of one load per tap: false, writing nothing, unless the CPU has
+// AVX-512BW/VL and 0 < taps.window8 <= 64.
+bool gather_row_permute(const int16_t* src, const FixedTaps& taps, float* out);
+
+// Test hooks: false forces the scalar baseline (to compare it with the SIMD kernels); false for
+// AVX-512 leaves the AVX2 kernels (to compare the two).
 void set_simd_enabled(bool enabled);
 bool simd_enabled();
+void set_avx512_enabled(bool enabled);
+bool avx512_enabled();
 
 }  // namespace sc

@@ -125,36 +125,47 @@ __attribute__((target("avx2"))) inline void store8(__m256 a, __m256 b, __m256 c,
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 16), _mm256_extracti128_si256(bytes, 1));
 }
 
+// Where each input channel's gathered sums come from: taps gathered here from the blended rows,
+// or rows of sums gathered beforehand (`pre`, by gather_row_permute).
+struct Sums {
+    const int16_t* const* rows;
+    const FixedTaps* taps;
+    const float* const* pre;  // null: gather here
+};
+
+__attribute__((target("avx2"))) inline __m256 sums8(const Sums& in, int c, int x) {
+    return in.pre ? _mm256_loadu_ps(in.pre[c] + x) : taps_avx2::gather8(in.rows[c], in.taps[c], x);
+}
+
 // The horizontal taps of each input channel and the conversion, 8 output pixels at a time (the
 // last step overlaps the previous one rather than leave a scalar tail), with no float row in
 // between: the same arithmetic as gather_taps_q6 followed by convert_u8 / convert_i8.
 template <typename P>
-__attribute__((target("avx2"))) void gather_convert_loop(const int16_t* const* rows, const FixedTaps* taps, int n_in,
-                                                         int channels, const ByteStore& s, uint8_t* out, P pattern) {
-    const int n = taps[0].count;
+__attribute__((target("avx2"))) void gather_convert_loop(const Sums& in, int n_in, int channels, const ByteStore& s,
+                                                         uint8_t* out, P pattern) {
+    const int n = in.taps[0].count;
     for (int x = 0;; x += 8) {
         if (x + 8 > n) x = n - 8;
-        const __m256 a = taps_avx2::gather8(rows[0], taps[0], x);
-        const __m256 b = n_in == 3 ? taps_avx2::gather8(rows[1], taps[1], x) : a;
-        const __m256 c = n_in == 3 ? taps_avx2::gather8(rows[2], taps[2], x) : a;
+        const __m256 a = sums8(in, 0, x);
+        const __m256 b = n_in == 3 ? sums8(in, 1, x) : a;
+        const __m256 c = n_in == 3 ? sums8(in, 2, x) : a;
         store8(a, b, c, channels, s, out + size_t(x) * channels, pattern);
         if (x + 8 == n) return;
     }
 }
 
 template <bool Clamp>
-__attribute__((target("avx2"))) void gather_convert_colour(const int16_t* const* rows, const FixedTaps* taps, int n_in,
-                                                           int channels, const ChannelMap& m, const ByteStore& s,
-                                                           uint8_t* out) {
+__attribute__((target("avx2"))) void gather_convert_colour(const Sums& in, int n_in, int channels, const ChannelMap& m,
+                                                           const ByteStore& s, uint8_t* out) {
     if (n_in == 3 && channels == 3 && m.m[0][0] == m.m[1][0] && m.m[1][0] == m.m[2][0] && m.m[1][1] != 0 &&
         m.m[1][2] != 0) {
         // YUV to RGB: R has no U term and B no V term (BGR: the other way round).
         if (m.m[0][1] == 0 && m.m[2][2] == 0)
-            return gather_convert_loop(rows, taps, n_in, channels, s, out, Pattern<true, kNoB, kAllTerms, kNoC, Clamp>{});
+            return gather_convert_loop(in, n_in, channels, s, out, Pattern<true, kNoB, kAllTerms, kNoC, Clamp>{});
         if (m.m[0][2] == 0 && m.m[2][1] == 0)
-            return gather_convert_loop(rows, taps, n_in, channels, s, out, Pattern<true, kNoC, kAllTerms, kNoB, Clamp>{});
+            return gather_convert_loop(in, n_in, channels, s, out, Pattern<true, kNoC, kAllTerms, kNoB, Clamp>{});
     }
-    gather_convert_loop(rows, taps, n_in, channels, s, out, Pattern<false, kAllTerms, kAllTerms, kAllTerms, Clamp>{});
+    gather_convert_loop(in, n_in, channels, s, out, Pattern<false, kAllTerms, kAllTerms, kAllTerms, Clamp>{});
 }
 
 // True when clamping to [lo, hi] is what the saturating packs do anyway: the clamp is the byte
@@ -173,13 +184,18 @@ bool packs_clamp(const ChannelMap& m, int channels, bool is_signed) {
 
 __attribute__((target("avx2"))) bool gather_convert_avx2(const int16_t* const* rows, const FixedTaps* taps, int n_in,
                                                          int channels, const ChannelMap& m, bool is_signed,
-                                                         uint8_t* out) {
+                                                         float* const* scratch, uint8_t* out) {
     if (taps[0].count < 8) return false;
+    // Every channel's sums by permutes first when they all can (then the loop only loads them).
+    bool permuted = true;
+    for (int c = 0; c < n_in && permuted; ++c) permuted = taps[c].window8 > 0 && taps[c].window8 <= 64;
+    for (int c = 0; c < n_in && permuted; ++c) permuted = gather_row_permute(rows[c], taps[c], scratch[c]);
+    const Sums in{rows, taps, permuted ? scratch : nullptr};
     const ByteStore s = byte_store(m, is_signed);
     if (packs_clamp(m, channels, is_signed))
-        gather_convert_colour<false>(rows, taps, n_in, channels, m, s, out);
+        gather_convert_colour<false>(in, n_in, channels, m, s, out);
     else
-        gather_convert_colour<true>(rows, taps, n_in, channels, m, s, out);
+        gather_convert_colour<true>(in, n_in, channels, m, s, out);
     return true;
 }
 #endif
@@ -187,9 +203,10 @@ __attribute__((target("avx2"))) bool gather_convert_avx2(const int16_t* const* r
 }  // namespace
 
 bool gather_convert_bytes(const int16_t* const* rows, const FixedTaps* taps, int n_in, int channels,
-                          const ChannelMap& map, bool is_signed, uint8_t* out) {
+                          const ChannelMap& map, bool is_signed, float* const* scratch, uint8_t* out) {
 #ifdef SC_HAVE_AVX2_CONVERT
-    if (simd_enabled() && has_avx2()) return gather_convert_avx2(rows, taps, n_in, channels, map, is_signed, out);
+    if (simd_enabled() && has_avx2())
+        return gather_convert_avx2(rows, taps, n_in, channels, map, is_signed, scratch, out);
 #endif
     return false;
 }

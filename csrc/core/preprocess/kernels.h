@@ -22,8 +22,9 @@ void convert_i8(const float* in0, const float* in1, const float* in2, int n, int
 // The horizontal taps of n_in (1 or 3) channels from their blended rows, converted and quantized
 // to uint8 (int8 when is_signed) like gather_taps_q6 followed by convert_u8/convert_i8, with the
 // same result. Returns false, writing nothing, when no SIMD kernel applies (then use those two).
+// `scratch`: a row of taps[c].count floats per input channel, which the kernel may use.
 bool gather_convert_bytes(const int16_t* const* rows, const FixedTaps* taps, int n_in, int channels,
-                          const ChannelMap& map, bool is_signed, uint8_t* out);
+                          const ChannelMap& map, bool is_signed, float* const* scratch, uint8_t* out);
 
 void convert_f32(const float* in0, const float* in1, const float* in2, int n, int channels,
                  const ChannelMap& map, float* out);

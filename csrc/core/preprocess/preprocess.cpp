@@ -248,6 +248,7 @@ void prepare(Layout& l, const Frame& frame, const TensorDesc& out, const Preproc
         l.fixed[c].step = planes[p].step;
         l.fixed[c].index = l.tap_first[c].data();
         l.fixed[c].weights = l.tap_weights[axis].data();
+        l.fixed[c].window8 = permute_window(l.fixed[c]);
     }
     for (int p = 0; p < 3; ++p) {
         l.span[p] = 0;
@@ -278,8 +279,8 @@ Layout& layout_for(Scratch& s, const LayoutKey& key, const Frame& frame, const T
 void size_rows(Scratch& s, const Layout& l) {
     for (int p = 0; p < 3; ++p) {
         if (!l.planes[p].used) continue;
-        // Padding past the span: gathers load 32 bits one tap beyond the last (zero-weight) tap.
-        const size_t need = l.span[p] + 2 * size_t(l.planes[p].step) + 16;
+        // Padding past the span: gathers load past the last tap (32 bits, or a permute's window).
+        const size_t need = l.span[p] + 2 * size_t(l.planes[p].step) + kRowPadding;
         if (s.blended[p].size() < need) s.blended[p].resize(need, 0);
     }
     for (int c = 0; c < l.n_in; ++c)
@@ -323,9 +324,10 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
     const size_t row_elems = size_t(out.width) * out.channels;
     auto* base = static_cast<uint8_t*>(out.data);
     const float* gathered[3];
+    float* scratch_rows[3];
     const int16_t* blended_rows[3];
     for (int c = 0; c < 3; ++c) {
-        gathered[c] = s.samples[c < n_in ? c : 0].data();
+        gathered[c] = scratch_rows[c] = s.samples[c < n_in ? c : 0].data();
         blended_rows[c] = s.blended[channels[c < n_in ? c : 0].plane].data();
     }
 
@@ -356,7 +358,7 @@ Geometry preprocess(const Frame& frame, const TensorDesc& out, const PreprocessP
         uint8_t* pixels = row + left * esize;
         if (!(out.dtype != DType::Float32 &&
               gather_convert_bytes(blended_rows, fixed, n_in, out.channels, map.channels,
-                                   out.dtype == DType::Int8, pixels))) {
+                                   out.dtype == DType::Int8, scratch_rows, pixels))) {
             for (int c = 0; c < n_in; ++c)
                 gather_taps_q6(s.blended[channels[c].plane].data(), fixed[c], s.samples[c].data());
             convert_row(gathered, plan.dst_w, out.channels, map.channels, out.dtype, pixels);
