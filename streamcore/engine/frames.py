@@ -16,7 +16,8 @@ from .. import _core
 from ..types import TensorInfo
 from ..errors import InputError
 
-__all__ = ["to_frame_view", "check_tensor", "is_native", "av_format_name", "NATIVE_AV_FORMATS", "AvVideoFrame"]
+__all__ = ["to_frame_view", "av_frame_view", "check_tensor", "is_native", "av_format_name", "NATIVE_AV_FORMATS",
+           "AvVideoFrame"]
 
 # PyAV format name -> native format name.
 _AV_FORMATS = {
@@ -95,6 +96,14 @@ def to_frame_view(
         f"cannot preprocess a {type(frame).__name__}; pass an av.VideoFrame or a uint8 numpy array "
         "(HxWx3 RGB, HxWx4 RGBA, HxW gray, or (H*3//2)xW yuv420p/nv12 with format=...)"
     )
+
+
+def av_frame_view(frame: Any) -> _core.FrameView:
+    """to_frame_view of an ``av.VideoFrame`` with no options: the per-frame path, one call less."""
+    try:
+        return _from_av(frame, None, None, None)
+    except (TypeError, OverflowError, AttributeError):
+        return to_frame_view(frame)  # to_frame_view's message for a frame the view cannot take
 
 
 def av_format_name(frame: Any) -> Optional[str]:

@@ -21,7 +21,7 @@ from ..backends.registry import parse_devices
 from ..backends.specs import DeviceSpec
 from ..errors import EngineClosedError
 from ..types import Geometry, Result, TensorInfo, Timings
-from .frames import check_tensor, to_frame_view
+from .frames import AvVideoFrame, av_frame_view, check_tensor, to_frame_view
 from .health import HealthMonitor
 from .model import Model, ModelSource
 from .segments import Segments, plan_replicas
@@ -327,7 +327,7 @@ class ModelRunner:
         native = self.native
         if native is None:
             raise EngineClosedError("the engine is closed; create a new Engine")
-        view = to_frame_view(frame)
+        view = av_frame_view(frame) if type(frame) is AvVideoFrame else to_frame_view(frame)
         job_id = next(self._ids)
         self._pending[job_id] = on_done  # before the submit: the job may be drained before it returns
         try:

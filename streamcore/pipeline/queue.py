@@ -39,8 +39,12 @@ class RecordQueue(Generic[T]):
         if 0 < self.maxsize <= len(self.items):
             raise asyncio.QueueFull
         self.items.append(item)
-        if self._getters:
-            _wake_one(self._getters)
+        getters = self._getters
+        while getters:  # _wake_one, inline: a reader usually waits here, once per record
+            waiter = getters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def put(self, item: T) -> None:
         while 0 < self.maxsize <= len(self.items):
@@ -56,9 +60,13 @@ class RecordQueue(Generic[T]):
         return item
 
     async def get(self) -> T:
-        while not self.items:
+        items = self.items
+        while not items:
             await _wait(self._getters)
-        return self.get_nowait()
+        item = items.popleft()
+        if self._putters:
+            _wake_one(self._putters)
+        return item
 
 
 def _wake_one(waiters: "Deque[asyncio.Future[None]]") -> None:

@@ -545,16 +545,24 @@ class Stream:
             return  # the task delivers these too, in order
         subscribers = self._all_subscribers()
         # How many records every reader can take now (bounded queues; 0 = unbounded).
-        room = min((q.maxsize - q.qsize() if q.maxsize > 0 else 1 << 30 for q in subscribers),
-                   default=0 if self._hub.wait_for_consumer else 1 << 30)
+        room = 0 if not subscribers and self._hub.wait_for_consumer else 1 << 30
+        for q in subscribers:
+            if q.maxsize > 0:
+                room = min(room, q.maxsize - len(q.items))
         freed = 0
-        while self._next in self._ready:
+        ready = self._ready
+        while self._next in ready:
             if room <= 0:
                 self._emit_task = self._loop.create_task(self._emit_ready(), name=f"sc-emit-{self.name}")
                 self._emit_task.add_done_callback(self._task_done)
                 break
             room -= 1
-            record, holds_frame = self._take_next()
+            record, holds_frame = ready.pop(self._next)  # _take_next, inline: once per record
+            self._next += 1
+            if record.kind == "end":
+                self._finish(record, block=True)
+            else:
+                self._account(record, holds_frame)
             for q in subscribers:
                 q.put_nowait(record)
             freed += holds_frame
