@@ -146,9 +146,8 @@ def _from_av(frame: Any, format: Optional[str], matrix: Optional[str], range: Op
         else:
             range = "full" if fmt in _FULL_RANGE else "limited"
     planes = frame.planes
-    return _core.FrameView(
-        fmt, frame.width, frame.height, planes, list(map(_LINE_SIZE, planes)), matrix=matrix, range=range
-    )
+    # Positional: pybind11 matches keyword arguments by name, per call.
+    return _core.FrameView(fmt, frame.width, frame.height, planes, list(map(_LINE_SIZE, planes)), matrix, range)
 
 
 def _from_array(

@@ -422,8 +422,7 @@ class ModelRunner:
             cached = self._last_geometry
             if cached is None or (cached[0] is not geometry and cached[0] != geometry):
                 cached = self._last_geometry = (geometry, Geometry(*geometry))
-            result = Result(outputs=outputs, output_details=details, geometry=cached[1],
-                            timings=Timings(*timings), device=names[device])
+            result = Result(outputs, details, cached[1], Timings(*timings), names[device])  # positional: per frame
             if future is not None:
                 future.set_result(result)  # the adapter runs in _run, on the caller's task
                 continue

@@ -495,8 +495,8 @@ class Stream:
                 self._count_reformatted(name)
         else:
             self._count_format(frame)
-        record = StreamResult(self.name, "result", index=item.index, pts=item.pts, time=item.time,
-                              captured_at=item.captured_wall)
+        # positional (stream, kind, index, pts, time, captured_at): per frame
+        record = StreamResult(self.name, "result", item.index, item.pts, item.time, item.captured_wall)
         if result is not None:
             record.result, record.value = result, result.value
             self._invoke.add(result.timings.invoke_ms)
