@@ -9,7 +9,9 @@ costs little under valgrind. Each tree runs it twice under `valgrind --tool=call
 --separate-threads=yes`, with --frames and 2 x --frames per stream; the difference between the
 two runs, divided by the extra frames, is the instructions per frame with start-up and
 shut-down taken out. Threads: the event loop is the main thread; a source thread is one that
-made a native FrameView (`make_frame_view` in its profile). Needs valgrind.
+made a native FrameView (`make_frame_view` in its profile). Needs valgrind. Periodic work (health
+checks, stats sampling, the loop-lag monitor) runs per second, and a second under valgrind holds
+far fewer frames, so it weighs more per frame here: compare trees with this, not absolute costs.
 """
 
 from __future__ import annotations
