@@ -97,6 +97,11 @@ def main() -> int:
     if args.child is not None:
         child(args.child, args.streams)
         return 0
+    if args.frames < 1 or args.streams < 1:
+        ap.error("--frames and --streams take whole numbers of at least 1")
+    for tree in args.trees:
+        if not (Path(tree) / "streamcore" / "__init__.py").is_file():
+            ap.error(f"{tree} is not a streamcore checkout (no streamcore/__init__.py)")
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     rows: List[Dict[str, Any]] = []

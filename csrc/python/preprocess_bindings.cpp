@@ -345,24 +345,10 @@ void bind_preprocess(py::module_& m) {
         py::arg("frame_w"), py::arg("frame_h"), py::arg("tensor_w"), py::arg("tensor_h"), py::arg("params"),
         "Where a frame of this size would land in the tensor, without touching pixels.");
 
-    m.def(
-        "_set_preprocess_simd",
-        [](bool enabled) {
-            const bool previous = simd_enabled();
-            set_simd_enabled(enabled);
-            return previous;
-        },
-        py::arg("enabled"), "Test hook: False forces the scalar kernels. Returns the previous setting.");
-
-    m.def(
-        "_set_preprocess_avx512",
-        [](bool enabled) {
-            const bool previous = avx512_enabled();
-            set_avx512_enabled(enabled);
-            return previous;
-        },
-        py::arg("enabled"),
-        "Test hook: False leaves the AVX2 kernels where AVX-512 ones apply. Returns the previous setting.");
+    m.def("_set_preprocess_simd", &set_simd_enabled, py::arg("enabled"),
+          "Test hook: False forces the scalar kernels. Returns the previous setting.");
+    m.def("_set_preprocess_avx512", &set_avx512_enabled, py::arg("enabled"),
+          "Test hook: False leaves the AVX2 kernels where AVX-512 ones apply. Returns the previous setting.");
 }
 
 }  // namespace sc

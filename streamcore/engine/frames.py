@@ -136,7 +136,7 @@ def _from_av(frame: Any, format: Optional[str], matrix: Optional[str], range: Op
         elif spc in _AVCOL_SPC_BT601:
             matrix = "bt601"
         else:
-            matrix = "bt709" if frame.height >= 720 else "bt601"  # _default_matrix, inline: per frame
+            matrix = _default_matrix(frame.height)
     if range is None:
         color_range = frame.color_range
         if color_range == _AVCOL_RANGE_JPEG:

@@ -432,10 +432,7 @@ class ModelRunner:
                 except Exception as e:  # the adapter's bug or the model's odd output: this frame's error
                     self._call(entry, None, e)
                     continue
-            try:  # _call's guard, inline: this is the per-frame path
-                entry(result, None)  # type: ignore[operator]  # a Completion: futures were set above
-            except Exception:
-                log.exception("%s: a submit_nowait callback raised", self.engine_name)
+            self._call(entry, result, None)
 
     def _call(self, on_done: Any, result: Optional[Result], error: Optional[BaseException]) -> None:
         try:

@@ -102,8 +102,8 @@ class Pipeline:
         self._idle: Optional[asyncio.Event] = None
         self._monitor = LoopLagMonitor() if monitor_loop else None
         self._device_invoke: Dict[str, Samples] = {}
-        self._single_keys: Dict[str, str] = {}  # device -> its stats key, for single-model results
-        self._single_samples: Dict[str, Samples] = {}  # device -> its invoke samples (the same object)
+        # device -> its stats key and invoke samples, for single-model results
+        self._single: Dict[str, Tuple[str, Samples]] = {}
         self._busy_snapshots: Deque[Tuple[float, Dict[str, float]]] = deque(maxlen=6)
         self._housekeeping: Optional["asyncio.Task[None]"] = None
         self._started_at = 0.0
@@ -362,15 +362,14 @@ class Pipeline:
 
     def _record_device(self, result: Result) -> None:
         if result.cascade is None:
-            samples = self._single_samples.get(result.device)
-            if samples is None or self.metrics is not None:  # the first frame of a device, or metrics kept
-                key = self._single_keys.get(result.device)
-                if key is None:  # once per device: the key needs the engine's model list
-                    key = self._single_keys[result.device] = self._device_key(self.engine.models[0], result.device)
-                self._add_invoke(key, result.timings.invoke_ms)
-                self._single_samples[result.device] = self._device_invoke[key]
-                return
-            samples.add(result.timings.invoke_ms)  # per frame: straight to the device's samples
+            entry = self._single.get(result.device)
+            if entry is None:  # once per device: the key needs the engine's model list
+                key = self._device_key(self.engine.models[0], result.device)
+                entry = self._single[result.device] = (key, self._invoke_samples(key))
+            key, samples = entry
+            samples.add(result.timings.invoke_ms)
+            if self.metrics is not None:
+                self.metrics.observe(key, result.timings.invoke_ms)
             return
         self._add_invoke(self._device_key(DETECTOR, result.device), result.timings.invoke_ms)
         for o in result.value:
@@ -378,11 +377,14 @@ class Pipeline:
             if s is not None and s.device is not None and s.timings is not None:
                 self._add_invoke(self._device_key(CLASSIFIER, s.device), s.timings.invoke_ms)
 
-    def _add_invoke(self, key: str, invoke_ms: float) -> None:
+    def _invoke_samples(self, key: str) -> Samples:
         samples = self._device_invoke.get(key)
         if samples is None:
             samples = self._device_invoke[key] = Samples(256)
-        samples.add(invoke_ms)
+        return samples
+
+    def _add_invoke(self, key: str, invoke_ms: float) -> None:
+        self._invoke_samples(key).add(invoke_ms)
         if self.metrics is not None:
             self.metrics.observe(key, invoke_ms)
 

@@ -39,12 +39,8 @@ class RecordQueue(Generic[T]):
         if 0 < self.maxsize <= len(self.items):
             raise asyncio.QueueFull
         self.items.append(item)
-        getters = self._getters
-        while getters:  # _wake_one, inline: a reader usually waits here, once per record
-            waiter = getters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        if self._getters:
+            _wake_one(self._getters)
 
     async def put(self, item: T) -> None:
         while 0 < self.maxsize <= len(self.items):

@@ -306,7 +306,8 @@ class Stream:
                 return
 
     def _count_format(self, frame: Any) -> None:
-        name = av_format_name(frame)
+        # Per frame: an exact type check before av_format_name's call (which takes subclasses).
+        name = frame.format.name if type(frame) is AvVideoFrame else av_format_name(frame)
         if name is None:  # a numpy image
             self.fused_frames += 1
             return
@@ -314,9 +315,6 @@ class Stream:
         if name in NATIVE_AV_FORMATS:
             self.fused_frames += 1
             return
-        self._count_reformatted(name)
-
-    def _count_reformatted(self, name: str) -> None:
         self.reformatted_frames += 1
         if self.reformatted_frames == 1:
             log.info("%s: %s frames have no native preprocess path; each is converted to yuv420p "
@@ -485,16 +483,7 @@ class Stream:
         self.frames += 1
         self._camera.add(1, now)
         self._process.add(1, now)
-        frame = item.frame
-        if type(frame) is AvVideoFrame:  # _count_format, inline for the usual frame: per frame
-            name = frame.format.name
-            self.pixel_format = name
-            if name in NATIVE_AV_FORMATS:
-                self.fused_frames += 1
-            else:
-                self._count_reformatted(name)
-        else:
-            self._count_format(frame)
+        self._count_format(item.frame)
         # positional (stream, kind, index, pts, time, captured_at): per frame
         record = StreamResult(self.name, "result", item.index, item.pts, item.time, item.captured_wall)
         if result is not None:
@@ -513,9 +502,7 @@ class Stream:
             record.frame = item.frame
         record.latency_ms = (now - item.captured) * 1000.0
         self._ready[seq] = (record, True)
-        if not self._flush_pending:  # _flush_soon, inline: per frame
-            self._flush_pending = True
-            self._loop.call_soon(self._flush_now)
+        self._flush_soon()
 
     def _on_record_direct(self, args: Tuple[int, StreamResult]) -> None:
         seq, record = args
@@ -550,19 +537,13 @@ class Stream:
             if q.maxsize > 0:
                 room = min(room, q.maxsize - len(q.items))
         freed = 0
-        ready = self._ready
-        while self._next in ready:
+        while self._next in self._ready:
             if room <= 0:
                 self._emit_task = self._loop.create_task(self._emit_ready(), name=f"sc-emit-{self.name}")
                 self._emit_task.add_done_callback(self._task_done)
                 break
             room -= 1
-            record, holds_frame = ready.pop(self._next)  # _take_next, inline: once per record
-            self._next += 1
-            if record.kind == "end":
-                self._finish(record, block=True)
-            else:
-                self._account(record, holds_frame)
+            record, holds_frame = self._take_next()
             for q in subscribers:
                 q.put_nowait(record)
             freed += holds_frame

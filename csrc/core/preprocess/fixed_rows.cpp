@@ -141,9 +141,10 @@ bool has_avx512() {
 #pragma GCC diagnostic ignored "-Wuninitialized"
 template <int W>
 __attribute__((target("avx2,avx512f,avx512bw,avx512vl"))) void permute_row(const int16_t* src, const FixedTaps& t,
-                                                                            float* out) {
+                                                                            float scale, float* out) {
     const int n = t.count;
     const __m256i one = _mm256_set1_epi32(1);
+    const __m256 factor = _mm256_set1_ps(scale);  // a power of two: the product is exact
     for (int x = 0;; x += 8) {
         if (x + 8 > n) x = n - 8;  // overlap the previous step rather than leave a tail
         const int32_t* idx = t.index + x;
@@ -160,11 +161,10 @@ __attribute__((target("avx2,avx512f,avx512bw,avx512vl"))) void permute_row(const
                 _mm512_loadu_si512(w), _mm512_zextsi256_si512(perm), _mm512_loadu_si512(w + 32)));
         }
         const __m256i acc = _mm256_madd_epi16(taps, _mm256_loadu_si256((const __m256i*)(t.weights + x)));
-        _mm256_storeu_ps(out + x, _mm256_cvtepi32_ps(acc));
+        _mm256_storeu_ps(out + x, _mm256_mul_ps(_mm256_cvtepi32_ps(acc), factor));
         if (x + 8 == n) return;
     }
 }
-
 #pragma GCC diagnostic pop
 
 __attribute__((target("avx2"))) int gather_avx2(const int16_t* src, const FixedTaps& t, float* out) {
@@ -230,27 +230,24 @@ void blend_rows_q6(const uint8_t* const* rows, const int16_t* weights, int k, si
 void gather_taps_q6(const int16_t* src, const FixedTaps& taps, float* out) {
     int done = 0;
 #ifdef SC_HAVE_AVX2_KERNELS
-    if (gather_row_permute(src, taps, out)) {
-        for (int x = 0; x < taps.count; ++x) out[x] *= kPixelPerUnit;  // a power of two: exact
-        return;
-    }
+    if (gather_row_permute(src, taps, kPixelPerUnit, out)) return;
     if (simd_enabled() && has_avx2()) done = gather_avx2(src, taps, out);
 #endif
     gather_scalar(src, taps, done, out);
 }
 
-bool gather_row_permute(const int16_t* src, const FixedTaps& taps, float* out) {
+bool gather_row_permute(const int16_t* src, const FixedTaps& taps, float scale, float* out) {
 #ifdef SC_HAVE_AVX2_KERNELS
     if (taps.window8 <= 0 || taps.window8 > 64 || taps.count < 8 || !simd_enabled() || !avx512_enabled() ||
         !has_avx512())
         return false;
     if (taps.window8 <= 32)
-        permute_row<32>(src, taps, out);
+        permute_row<32>(src, taps, scale, out);
     else
-        permute_row<64>(src, taps, out);
+        permute_row<64>(src, taps, scale, out);
     return true;
 #else
-    (void)src, (void)taps, (void)out;
+    (void)src, (void)taps, (void)scale, (void)out;
     return false;
 #endif
 }
@@ -264,9 +261,9 @@ int permute_window(const FixedTaps& t) {
     return widest;
 }
 
-void set_simd_enabled(bool enabled) { simd_allowed.store(enabled, std::memory_order_relaxed); }
+bool set_simd_enabled(bool enabled) { return simd_allowed.exchange(enabled, std::memory_order_relaxed); }
 bool simd_enabled() { return simd_allowed.load(std::memory_order_relaxed); }
-void set_avx512_enabled(bool enabled) { avx512_allowed.store(enabled, std::memory_order_relaxed); }
+bool set_avx512_enabled(bool enabled) { return avx512_allowed.exchange(enabled, std::memory_order_relaxed); }
 bool avx512_enabled() { return avx512_allowed.load(std::memory_order_relaxed); }
 
 }  // namespace sc

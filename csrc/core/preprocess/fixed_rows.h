@@ -54,16 +54,16 @@ constexpr size_t kRowPadding = 64;
 // elements.
 void gather_taps_q6(const int16_t* src, const FixedTaps& taps, float* out);
 
-// The same sums, unscaled (out[x] * kPixelPerUnit is the pixel value), through AVX-512 permutes of
-// a window of the row instead of one load per tap: false, writing nothing, unless the CPU has
-// AVX-512BW/VL and 0 < taps.window8 <= 64.
-bool gather_row_permute(const int16_t* src, const FixedTaps& taps, float* out);
+// The same sums times `scale` (kPixelPerUnit gives pixel values; 1 the raw sums, which the fused
+// convert takes), through AVX-512 permutes of a window of the row instead of one load per tap:
+// false, writing nothing, unless the CPU has AVX-512BW/VL and 0 < taps.window8 <= 64.
+bool gather_row_permute(const int16_t* src, const FixedTaps& taps, float scale, float* out);
 
-// Test hooks: false forces the scalar baseline (to compare it with the SIMD kernels); false for
-// AVX-512 leaves the AVX2 kernels (to compare the two).
-void set_simd_enabled(bool enabled);
+// Test hooks, returning the previous setting: false forces the scalar baseline (to compare it with
+// the SIMD kernels); false for AVX-512 leaves the AVX2 kernels (to compare the two).
+bool set_simd_enabled(bool enabled);
 bool simd_enabled();
-void set_avx512_enabled(bool enabled);
+bool set_avx512_enabled(bool enabled);
 bool avx512_enabled();
 
 }  // namespace sc

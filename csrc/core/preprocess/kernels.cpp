@@ -188,8 +188,7 @@ __attribute__((target("avx2"))) bool gather_convert_avx2(const int16_t* const* r
     if (taps[0].count < 8) return false;
     // Every channel's sums by permutes first when they all can (then the loop only loads them).
     bool permuted = true;
-    for (int c = 0; c < n_in && permuted; ++c) permuted = taps[c].window8 > 0 && taps[c].window8 <= 64;
-    for (int c = 0; c < n_in && permuted; ++c) permuted = gather_row_permute(rows[c], taps[c], scratch[c]);
+    for (int c = 0; c < n_in && permuted; ++c) permuted = gather_row_permute(rows[c], taps[c], 1.0f, scratch[c]);
     const Sums in{rows, taps, permuted ? scratch : nullptr};
     const ByteStore s = byte_store(m, is_signed);
     if (packs_clamp(m, channels, is_signed))
