@@ -3,6 +3,7 @@ left out: what limits how many TPUs one host can feed.
 
     python benchmarks/host_cpu.py [--streams 4] [--frames 600] [--rounds 3] [--json]
     python benchmarks/host_cpu.py --trees /path/to/before /path/to/after   # side by side
+    python benchmarks/host_cpu.py --coalesce 0,8   # completions per frame vs in batches (coalesce_ms)
 
 Each stream is a sync iterable over 8 pre-decoded 1080p yuv420p av.VideoFrames, cycled, so no
 decode runs: every CPU second the source threads spend is streamcore's (the SourceFrame, the
@@ -125,12 +126,13 @@ def invoke_call_ms(model: Path, runs: int = 300) -> float:
 
 
 async def one_run(model: Path, streams: int, frames: int, loop_kind: str,
-                  live_fps: Optional[float] = None) -> Dict[str, Any]:
+                  live_fps: Optional[float] = None, coalesce_ms: Optional[float] = None) -> Dict[str, Any]:
     from streamcore import Pipeline
 
     pictures = frames_1080p()
     loop_tid = threading.get_native_id()
-    async with Pipeline(model=model, devices="sim:4") as p:
+    options = {} if coalesce_ms is None else {"coalesce_ms": coalesce_ms}
+    async with Pipeline(model=model, devices="sim:4", **options) as p:
         import numpy as np
 
         await asyncio.gather(*(p.engine.infer(np.zeros((1080, 1920, 3), np.uint8)) for _ in range(p.engine.capacity)))
@@ -139,12 +141,14 @@ async def one_run(model: Path, streams: int, frames: int, loop_kind: str,
                                 name=f"cam{i}", live=live_fps is not None) for i in range(streams)]
         sampler.start(lambda: {s._thread.native_id: "sources" for s in sources
                                if s._thread is not None and s._thread.native_id is not None})
-        pre_ms, n = 0.0, 0
+        pre_ms, n, latency = 0.0, 0, []
         start = time.perf_counter()
         async for r in p.results():
             if r.ok and r.result is not None:
                 n += 1
                 pre_ms += r.result.timings.preprocess_ms
+                if r.latency_ms is not None:
+                    latency.append(r.latency_ms)
         elapsed = time.perf_counter() - start
         sampler.stop()
         stats = p.stats()
@@ -161,7 +165,9 @@ async def one_run(model: Path, streams: int, frames: int, loop_kind: str,
     roles = sampler.by_role(role)
     return {"loop": loop_kind, "fps": n / elapsed, "frames": n, "pre_ms": pre_ms,
             "dropped": sum(s.dropped for s in sources),
-            "cpu_s": roles, "loop_lag_p99_ms": stats["loop_lag"]["p99_ms"]}
+            "cpu_s": roles, "loop_lag_p99_ms": stats["loop_lag"]["p99_ms"],
+            "latency_p50_ms": statistics.median(latency) if latency else None,
+            "frames_per_drain": (stats.get("completions") or {}).get("frames_per_drain")}
 
 
 def per_frame(run: Dict[str, Any], kernel: float, invoke_ms: float) -> Dict[str, float]:
@@ -179,24 +185,27 @@ def per_frame(run: Dict[str, Any], kernel: float, invoke_ms: float) -> Dict[str,
             "prep_thread_us": us["prep"],
             "invoke_thread_us": us["invoke"], "workers_own_us": workers_own, "kernel_alone_us": kernel_us,
             "invoke_call_alone_us": call_us, "loop_lag_p99_ms": run["loop_lag_p99_ms"],
+            "latency_p50_ms": run["latency_p50_ms"], "frames_per_drain": run["frames_per_drain"],
             "dropped": float(run["dropped"])}
 
 
 def measure(streams: int, frames: int, rounds: int, loops: List[str],
-            live_fps: Optional[float] = None) -> Dict[str, Any]:
+            live_fps: Optional[float] = None, coalesce: Optional[List[float]] = None) -> Dict[str, Any]:
     model = model_path()
     invoke_ms = invoke_call_ms(model)
     kernel = kernel_ms()
     rows = []
     for k in range(rounds):
         for kind in loops:
-            if kind == "uvloop":
-                import uvloop
+            for ms in coalesce or [None]:
+                if kind == "uvloop":
+                    import uvloop
 
-                run = uvloop.run(one_run(model, streams, frames, kind, live_fps))
-            else:
-                run = asyncio.run(one_run(model, streams, frames, kind, live_fps))
-            rows.append(per_frame(run, kernel, invoke_ms) | {"round": k, "loop_kind": kind})
+                    run = uvloop.run(one_run(model, streams, frames, kind, live_fps, ms))
+                else:
+                    run = asyncio.run(one_run(model, streams, frames, kind, live_fps, ms))
+                label = kind if ms is None else f"{kind}/coalesce={ms:g}ms"
+                rows.append(per_frame(run, kernel, invoke_ms) | {"round": k, "loop_kind": label})
     import streamcore
 
     return {"invoke_call_ms": invoke_ms, "kernel_ms": kernel, "rows": rows,
@@ -226,11 +235,21 @@ def main() -> int:
     ap.add_argument("--loops", default="uvloop,asyncio", help="event loops to run (default uvloop,asyncio)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--trees", nargs="+", help="checkouts to compare, each run in its own process, interleaved")
+    ap.add_argument("--coalesce", metavar="MS[,MS...]",
+                    help="Pipeline(coalesce_ms=...) values to run side by side in each round (default: the engine's)")
     ap.add_argument("--live", type=float, metavar="FPS",
                     help="live streams instead: each a camera-like source paced at FPS frames/s (dropping when late)")
     args = ap.parse_args()
     if args.live is not None and not args.live > 0:
         ap.error("--live takes the frames per second of each stream, above 0")
+    if args.coalesce is not None:
+        try:
+            if any(not 0 <= float(v) <= 1000 for v in args.coalesce.split(",")):
+                raise ValueError
+        except ValueError:
+            ap.error("--coalesce takes milliseconds from 0 to 1000, separated by commas (e.g. 0,8)")
+        if args.trees:
+            ap.error("--coalesce compares settings within one tree; leave out --trees")
 
     if args.trees:
         rows: List[Dict[str, Any]] = []
@@ -259,7 +278,8 @@ def main() -> int:
             print_table(summary)
         return 0
 
-    result = measure(args.streams, args.frames, args.rounds, args.loops.split(","), args.live)
+    coalesce = None if args.coalesce is None else [float(v) for v in args.coalesce.split(",")]
+    result = measure(args.streams, args.frames, args.rounds, args.loops.split(","), args.live, coalesce)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -267,6 +287,15 @@ def main() -> int:
           f"invoke call (TFLite + simulator) {result['invoke_call_ms'] * 1000:.1f} us")
     print_table([{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in result["rows"]])
     print_table(median_by(result["rows"], "loop_kind"))
+    if coalesce is not None and len(coalesce) > 1:
+        print(f"own_us against coalesce={coalesce[0]:g}ms, paired within each round (median of the rounds):")
+        for kind in args.loops.split(","):
+            base = {r["round"]: r["own_us"] for r in result["rows"] if r["loop_kind"] == f"{kind}/coalesce={coalesce[0]:g}ms"}
+            for ms in coalesce[1:]:
+                ratios = [r["own_us"] / base[r["round"]] for r in result["rows"]
+                          if r["loop_kind"] == f"{kind}/coalesce={ms:g}ms" and base.get(r["round"])]
+                print(f"  {kind} coalesce={ms:g}ms: {statistics.median(ratios):.3f}  (rounds: "
+                      f"{', '.join(f'{x:.2f}' for x in ratios)})")
     return 0
 
 

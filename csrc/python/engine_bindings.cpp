@@ -138,6 +138,12 @@ public:
         scheduler_->submit(std::move(job));
     }
 
+    // Takes the wake-up without draining: the loop drains later, in one batch. Completions
+    // meanwhile do not signal again (the scheduler's drain stays scheduled until drain()).
+    void ack_wake() {
+        if (watched_) wake_fd_.consume();
+    }
+
     py::list drain() {
         // Before taking the jobs: a job completed after this read wakes the loop again.
         if (watched_) wake_fd_.consume();
@@ -336,6 +342,7 @@ void bind_engine(py::module_& m) {
              py::arg("extras") = std::vector<std::tuple<int, int, py::buffer>>(), py::arg("release_gil") = false)
         .def("submit_tensor", &EngineCore::submit_tensor, py::arg("id"), py::arg("tensor"))
         .def("drain", &EngineCore::drain)
+        .def("ack_wake", &EngineCore::ack_wake)
         .def("close", &EngineCore::close, py::arg("timeout"))
         .def("stats", &EngineCore::stats)
         .def("set_healthy", &EngineCore::set_healthy, py::arg("device"), py::arg("healthy"))

@@ -49,6 +49,7 @@ class RunnerSettings:
     worker_nice: int
     failover: Optional[bool]
     pool: DevicePool
+    coalesce_ms: float = 0.0
 
 
 class ModelRunner:
@@ -86,7 +87,15 @@ class ModelRunner:
         self._monitor: Optional["asyncio.Task[None]"] = None
         self._health: Optional[HealthMonitor] = None
         self._watched: Optional[asyncio.AbstractEventLoop] = None  # the loop watching native.wake_fd
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._coalesce = settings.coalesce_ms / 1000.0
+        self._last_drain = float("-inf")  # loop.time() of the last drain
+        self._gap = 1.0  # seconds between completions, smoothed
+        self._backlog = 0  # frames in flight beyond which every device has a frame queued
+        self._deferred: Optional[asyncio.TimerHandle] = None  # a batch's drain, put off
+        self._drain_later: Callable[[], None] = _weak_method(self._drain_deferred)
         self.reopens: Dict[int, int] = {}  # per device: times it came back
+        self.drains = self.drained = self.deferred = 0  # completion batches, their frames, batches put off
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -155,7 +164,8 @@ class ModelRunner:
         has_tpu = any(d.kind != "cpu" for _, d in built)
         failover = has_tpu if self.settings.failover is None else self.settings.failover
         layout = output_layout(last.outputs)
-        on_completions = _weak_method(self._on_completions)
+        on_completions = _weak_method(self._on_wake)
+        self._loop = loop
         native = core.EngineCore(
             devices=[d.native for _, d in built],
             depth=self.settings.queue_depth,
@@ -184,6 +194,7 @@ class ModelRunner:
         self._details = (head.inputs, last.outputs)
         self._extras = {info.name: (0, i, info) for i, info in enumerate(head.inputs) if i != head.image_input}
         self._slots = asyncio.Semaphore(native.capacity)
+        self._backlog = native.capacity + len(built)  # the scheduler keeps its lanes within one of each other
         self.native = native
         if failover:
             self._health = HealthMonitor(self, self.settings.pool)
@@ -249,6 +260,9 @@ class ModelRunner:
 
     def _finish_close(self, native: Any, stopped: bool) -> None:
         self._unwatch(native)
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
         self._on_completions()
         pending, self._pending = self._pending, {}
         for entry in pending.values():
@@ -394,6 +408,31 @@ class ModelRunner:
             )
         return core.PreprocessParams(roi=(x, y, w, h), **self._param_kwargs)
 
+    def _on_wake(self) -> None:
+        """The native core has completions. Under a backlog they are taken in batches: when
+        more frames are in flight than the devices' queues hold, by one per device (each
+        device has work queued meanwhile, and the frames were waiting anyway), completions have been coming less than half of
+        `coalesce_ms` apart, and the last drain was less than `coalesce_ms` ago, the drain
+        waits until that time is up. One loop wake-up, one drain and one reader wake-up then
+        serve several frames. Without a backlog (awaited infers, which hold at most the
+        devices' queues; live cameras the devices keep up with) each completion is taken at
+        once."""
+        native = self.native
+        if native is None or self._deferred is not None:
+            return
+        assert self._loop is not None
+        due = self._last_drain + self._coalesce
+        if len(self._pending) > self._backlog and self._gap * 2.0 <= self._coalesce and self._loop.time() < due:
+            native.ack_wake()
+            self._deferred = self._loop.call_at(due, self._drain_later)
+            self.deferred += 1
+            return
+        self._on_completions()
+
+    def _drain_deferred(self) -> None:
+        self._deferred = None
+        self._on_completions()
+
     def _on_completions(self) -> None:
         native = self.native
         if native is None:
@@ -401,7 +440,15 @@ class ModelRunner:
         assert self._details is not None
         details = self._details[1]
         names = self._names
-        for job_id, outputs, geometry, timings, device, _attempts, err_class, err_msg in native.drain():
+        jobs = native.drain()
+        if self._loop is not None and jobs:
+            # The mean gap between completions, smoothed over drains (an idle spell counts 1 s).
+            now = self._loop.time()
+            self._gap += (min((now - self._last_drain) / len(jobs), 1.0) - self._gap) * 0.25
+            self._last_drain = now
+            self.drains += 1
+            self.drained += len(jobs)
+        for job_id, outputs, geometry, timings, device, _attempts, err_class, err_msg in jobs:
             entry = self._pending.pop(job_id, None)
             if entry is None:
                 continue

@@ -400,8 +400,8 @@ class Pipeline:
 
     def stats(self) -> Dict[str, Any]:
         """Per stream (keyed by name; URLs are redacted), per device (``model/device`` when
-        the engine runs several models, as a cascade does), a cascade's totals, and the
-        loop's lag."""
+        the engine runs several models, as a cascade does), how completions reached the loop
+        (``Engine.completion_stats``), a cascade's totals, and the loop's lag."""
         now = time.monotonic()
         devices: Dict[str, Any] = {}
         busy_now = {self._device_key(d["model"], d["name"]): d for d in self.engine.stats()}
@@ -426,6 +426,7 @@ class Pipeline:
             "uptime_s": round(now - self._started_at, 3) if self._started_at else 0.0,
             "streams": {name: s.stats() for name, s in self._streams.items()},
             "devices": devices,
+            "completions": self.engine.completion_stats(),
         }
         cascade = self.engine.cascade_stats()
         if cascade is not None:
