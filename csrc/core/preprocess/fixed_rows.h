@@ -1,6 +1,7 @@
 // Fixed-point resampling: per output row, blend the source rows vertically into an int16 row of
-// samples x64 (Q6), then gather each output sample's horizontal taps from that row. AVX2 with a
-// scalar baseline chosen at run time; both compute exactly the same integers.
+// samples x64 (Q6), then gather each output sample's horizontal taps from that row. AVX2, and
+// AVX-512 for two-row blends and narrow tap windows, with a scalar baseline chosen at run time;
+// all compute exactly the same integers.
 #pragma once
 #include <cstddef>
 #include <cstdint>
