@@ -123,6 +123,9 @@ async def test_pipeline_metrics_port() -> None:
     assert total(samples, "streamcore_device_inference_seconds_count", device="cpu0") == 7
     assert total(samples, "streamcore_device_frames_total", device="cpu0") == 7
     assert "streamcore_device_busy_seconds_total" in samples and "streamcore_loop_lag_seconds" in samples
+    assert total(samples, "streamcore_completion_frames_total") == 7
+    assert 1 <= total(samples, "streamcore_completion_drains_total") <= 7
+    assert types["streamcore_completion_deferred_drains"] == "counter"
 
 
 def test_a_port_in_use_is_a_service_error_and_cli_exit_2(tiny_model: Path) -> None:

@@ -145,7 +145,7 @@ class MetricsServer:
                 stats = source.stats()
                 out.append((kind, stats, stats.get("devices", [])))
             else:
-                out.append((kind, {}, source.stats() if source.started else []))
+                out.append((kind, {"completions": source.completion_stats()}, source.stats() if source.started else []))
         return out
 
     def busy_ratio(self, device: str, busy_s: float, now: float) -> Optional[float]:
@@ -195,6 +195,10 @@ class _Collector:
         reopens = counter("streamcore_device_reopens", "Times the device was reopened after a failure", d_labels)
         simulated = gauge("streamcore_device_simulated", "1 for streamcore's simulated Edge TPU (no hardware)", d_labels)
         lag = gauge("streamcore_loop_lag_seconds", "Event loop lag (how late a 20 ms sleeper wakes)", ["quantile"])
+        c_drains = counter("streamcore_completion_drains", "Batches of completions the event loop took", [])
+        c_frames = counter("streamcore_completion_frames", "Completions in those batches (frames / drains: the batch size)", [])
+        c_deferred = counter("streamcore_completion_deferred_drains", "Batches put off under a backlog (coalesce_ms)", [])
+        completions = {"drains": 0, "frames": 0, "deferred": 0}
 
         s_requests = counter("streamcore_serve_requests", "ZMQ detector requests answered", ["result"])
         s_uploads = counter("streamcore_serve_model_uploads", "Models clients sent", [])
@@ -230,6 +234,8 @@ class _Collector:
                 healthy.add_metric(labels, 1.0 if d.get("healthy") else 0.0)
                 reopens.add_metric(labels, d.get("reopens", 0))
                 simulated.add_metric(labels, 1.0 if d.get("simulated") else 0.0)
+            for key in completions:
+                completions[key] += int((stats.get("completions") or {}).get(key) or 0)
             loop_lag = stats.get("loop_lag")
             if loop_lag:
                 for quantile, key in (("0.5", "p50_ms"), ("0.99", "p99_ms"), ("1", "max_ms")):
@@ -242,8 +248,11 @@ class _Collector:
                 s_inflight.add_metric([], stats["in_flight"])
                 if stats.get("model"):
                     s_model.add_metric([stats["model"]], 1.0)
+        c_drains.add_metric([], completions["drains"])
+        c_frames.add_metric([], completions["frames"])
+        c_deferred.add_metric([], completions["deferred"])
         families = [camera, process, skipped, detection, frames, dropped, errors, reconnects, state,
-                    busy, busy_s, d_frames, d_errors, healthy, reopens, simulated, lag]
+                    busy, busy_s, d_frames, d_errors, healthy, reopens, simulated, lag, c_drains, c_frames, c_deferred]
         if any(kind == "service" for kind, _, _ in snapshot):
             families += [s_requests, s_uploads, s_inflight, s_model]
         return families
