@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
+import select
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -148,3 +150,24 @@ async def test_pipeline_results_are_the_same_in_order_with_and_without_batches(t
     for name, batch in streams.items():
         assert seen[0.0][name] == [(i, expected_class(f)) for i, f in enumerate(batch)]
         assert seen[50.0][name] == seen[0.0][name]
+
+
+async def test_a_wake_up_while_a_drain_is_put_off_is_taken_not_spun_on(tpu_model: bytes) -> None:
+    """The loop watches the wake-up descriptor level-triggered: one left readable would call the
+    reader again and again until the put-off drain."""
+    batch = frames(400)
+    async with Engine(tpu_model, devices="sim:2@1ms", coalesce_ms=1000) as engine:
+        outcomes, done = await submit_backlog(engine, batch)
+        runner = engine._runner(None)
+        for _ in range(2000):
+            if runner._deferred is not None:
+                break
+            await asyncio.sleep(0.005)
+        assert runner._deferred is not None, engine.completion_stats()
+        fd = runner.native.wake_fd
+        os.write(fd, (1).to_bytes(8, "little"))  # as a stray signal would
+        await asyncio.sleep(0.02)
+        assert runner._deferred is not None  # still the one put-off drain
+        assert select.select([fd], [], [], 0)[0] == []  # taken, so the loop sleeps again
+        await asyncio.wait_for(done.wait(), 120)
+    assert sorted(i for i, _, _ in outcomes) == list(range(len(batch)))

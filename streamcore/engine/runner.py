@@ -418,7 +418,10 @@ class ModelRunner:
         devices' queues; live cameras the devices keep up with) each completion is taken at
         once."""
         native = self.native
-        if native is None or self._deferred is not None:
+        if native is None:
+            return
+        if self._deferred is not None:
+            native.ack_wake()  # a drain is due anyway; a readable descriptor must not spin the loop
             return
         assert self._loop is not None
         due = self._last_drain + self._coalesce
