@@ -409,14 +409,13 @@ class ModelRunner:
         return core.PreprocessParams(roi=(x, y, w, h), **self._param_kwargs)
 
     def _on_wake(self) -> None:
-        """The native core has completions. Under a backlog they are taken in batches: when
-        more frames are in flight than the devices' queues hold, by one per device (each
-        device has work queued meanwhile, and the frames were waiting anyway), completions have been coming less than half of
-        `coalesce_ms` apart, and the last drain was less than `coalesce_ms` ago, the drain
-        waits until that time is up. One loop wake-up, one drain and one reader wake-up then
-        serve several frames. Without a backlog (awaited infers, which hold at most the
-        devices' queues; live cameras the devices keep up with) each completion is taken at
-        once."""
+        """The native core has completions. Under a backlog they are taken in batches: the
+        drain waits until `coalesce_ms` after the last one when more frames are in flight
+        than the devices' queues hold, by one per device (every device keeps work meanwhile,
+        and these frames were waiting anyway), and completions have been coming less than
+        half of `coalesce_ms` apart. One loop wake-up, one drain and one reader wake-up then
+        serve several frames. Without a backlog (awaited infers hold at most the devices'
+        queues; live cameras the devices keep up with build none) each is taken at once."""
         native = self.native
         if native is None:
             return
