@@ -121,7 +121,8 @@ def opencv_path(frame: Any, size: int) -> Callable[[], Any]:
 
 
 def fused_avx2(frame: Any, out: Any, params: Any) -> Any:
-    """The fused kernel with its AVX-512 taps turned off (the same as `fused` on a CPU without them)."""
+    """The fused kernel with its AVX-512 paths (tap permutes, two-row blends) turned off (the same as
+    `fused` on a CPU without them)."""
     previous = _core._set_preprocess_avx512(False)
     try:
         return _core.preprocess(to_frame_view(frame), out, params, 1 / 128, 128)
@@ -166,7 +167,7 @@ def print_formats(rows: List[Dict[str, Any]]) -> None:
               f"{r['pyav']:8.3f}{r['pyav_bilinear']:9.3f}{r['opencv']:8.3f}{r['fused_avx2'] / f:7.2f}{r['reformat_fused'] / f:10.1f}"
               f"{min(r['pyav'], r['pyav_bilinear']) / f:8.1f}{r['opencv'] / f:9.1f}{'met' if goal else 'no':>6}")
     print("times in ms (median, one thread); native: the kernel reads the format as decoded;")
-    print("avx2: the fused kernel with its AVX-512 taps off; x = speed-up of fused over that, over swscale reformat +")
+    print("avx2: the fused kernel with its AVX-512 paths off; x = speed-up of fused over that, over swscale reformat +")
     print("fused, over the faster PyAV row, over OpenCV; goal: >= 5x PyAV")
 
 
