@@ -319,3 +319,21 @@ async def test_live_streams_racing_their_loop_keep_every_count_and_order(tiny_mo
         s = stats[name]
         assert s["frames"] == n == s["results"] + s["dropped"] and s["results"] == len(body)
         assert indices[-1] == n - 1
+
+
+@pytest.mark.parametrize("live", [False, True])
+async def test_a_reader_that_never_waits_still_gets_every_end_record(tiny_model: Path, live: bool) -> None:
+    """A stream ends when its end record is taken in order, and a full reader makes room for it
+    later: a reader that drains its queue without awaiting must not see every stream ended and
+    stop before the end records are in."""
+    pictures = [pattern(i, 64, 48) for i in range(8)]
+    for attempt in range(5):
+        async with Pipeline(model=tiny_model, devices="cpu:2", buffer=1, coalesce_ms=50) as p:
+            for c in range(3):
+                p.add_source([pictures[i % 8] for i in range(40)], name=f"cam{c}", live=live)
+            records: Dict[str, List[Any]] = {f"cam{c}": [] for c in range(3)}
+            async for r in p.results():  # no await in the body: the queue is drained at once
+                records[r.stream].append(r)
+        for name, recs in records.items():
+            assert recs and recs[-1].kind == "end", (attempt, name, [r.kind for r in recs[-3:]])
+            assert sum(r.kind == "end" for r in recs) == 1

@@ -104,6 +104,9 @@ class Stream:
         self._subscribers: List["RecordQueue[Optional[StreamResult]]"] = []
         self._end_record: Optional[StreamResult] = None
         self._finished = asyncio.Event()
+        # The end record was handed to the readers (or the stream closed): a stream ends when its
+        # end record is taken in order, which may be before a full reader makes room for it.
+        self._end_out = False
         self._closing = False
         self._sink = _SourceSink(self)
         # counters (every decoded frame ends as a result, an error, a drop or a sample-out)
@@ -190,6 +193,12 @@ class Stream:
     def ended(self) -> bool:
         return self._finished.is_set()
 
+    @property
+    def end_delivered(self) -> bool:
+        """The stream ended and its end record is in its readers' queues (or was given up at
+        close): nothing more of it is coming."""
+        return self._end_out
+
     async def wait_ended(self) -> None:
         await self._finished.wait()
 
@@ -222,6 +231,7 @@ class Stream:
             self._waiting.clear()
         if not self._finished.is_set():
             self._finish(StreamResult(self.name, "end", index=self.frames), block=False)
+        self._end_out = True  # a delivery that close() cancelled: nothing more is coming
         if self._starting is not None:
             await self._starting
         thread = self._thread
@@ -347,6 +357,7 @@ class Stream:
             if record.kind == "end":
                 self._finish(record, block=True)
                 await self._deliver(record)
+                self._end_out = True
                 return
             if holds_frame:
                 self._slots.release()
@@ -546,6 +557,8 @@ class Stream:
             record, holds_frame = self._take_next()
             for q in subscribers:
                 q.put_nowait(record)
+            if record.kind == "end":
+                self._end_out = True
             freed += holds_frame
         if freed:
             self._release_slots(freed)  # once per batch: one lock, at most one wake-up
@@ -555,6 +568,8 @@ class Stream:
             while self._next in self._ready:
                 record, holds_frame = self._take_next()
                 await self._deliver(record)
+                if record.kind == "end":
+                    self._end_out = True
                 if holds_frame:
                     self._release_slots(1)
         finally:
@@ -581,6 +596,7 @@ class Stream:
                     q.put_nowait(record)
                 except asyncio.QueueFull:
                     pass
+            self._end_out = True
         if self._on_finished is not None:
             self._on_finished(self)
 
