@@ -16,8 +16,7 @@ import pytest
 from numpy.typing import NDArray
 
 from streamcore import Engine, EngineClosedError, InputError, Pipeline, Result
-from streamcore._native import core
-from tests.edgetpu_model import edgetpu_model
+from tests.edgetpu_model import edgetpu_model, random_frames, sim_expected_class
 from tests.reference import needs_tflite
 
 pytestmark = needs_tflite
@@ -30,17 +29,11 @@ def tpu_model() -> bytes:
     return edgetpu_model(height=H, width=W, output_sizes=(CLASSES,))
 
 
-def frames(n: int, seed: int = 0) -> List[NDArray[Any]]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(n)]
+frames = random_frames
 
 
 def expected_class(frame: NDArray[Any]) -> int:
-    """The simulator's output 0 peaks at (sum of the input tensor's bytes) % size."""
-    tensor = np.zeros((1, H, W, 3), np.uint8)
-    core.preprocess(core.FrameView("rgb24", frame.shape[1], frame.shape[0], [frame]), tensor,
-                    core.PreprocessParams(), 1 / 128, 128)
-    return int(tensor.astype(np.int64).sum() % CLASSES)
+    return sim_expected_class(frame, H, W, CLASSES)
 
 
 Outcome = Tuple[int, Optional[Result], Optional[BaseException]]
@@ -61,6 +54,25 @@ async def submit_backlog(engine: Engine, batch: List[NDArray[Any]]) -> Tuple[Lis
     return outcomes, done
 
 
+async def run_backlog(tpu_model: bytes, batch: List[NDArray[Any]], coalesce_ms: float) -> Tuple[List[Outcome], Dict[str, Any]]:
+    """A backlog run to its end: every frame's outcome, and the completion stats."""
+    async with Engine(tpu_model, devices="sim:2@1ms", coalesce_ms=coalesce_ms) as engine:
+        outcomes, done = await submit_backlog(engine, batch)
+        await asyncio.wait_for(done.wait(), 120)
+        return outcomes, engine.completion_stats()
+
+
+async def until_deferred(engine: Engine) -> Any:
+    """The engine's runner once a batch is put off (its drain waiting up to coalesce_ms)."""
+    runner = engine._runner(None)
+    for _ in range(2000):
+        if runner._deferred is not None:
+            break
+        await asyncio.sleep(0.005)
+    assert runner._deferred is not None, engine.completion_stats()
+    return runner
+
+
 @pytest.mark.parametrize("value", [-1, 1001, float("nan"), float("inf"), True, "8", None])
 def test_coalesce_ms_out_of_range_or_not_a_number_is_refused(tpu_model: bytes, value: Any) -> None:
     with pytest.raises(InputError, match="coalesce_ms"):
@@ -70,10 +82,7 @@ def test_coalesce_ms_out_of_range_or_not_a_number_is_refused(tpu_model: bytes, v
 async def test_a_backlog_is_taken_in_batches_and_every_frame_gets_its_own_result(tpu_model: bytes) -> None:
     batch = frames(300)
     # A wide window, so that batches form however slowly this host runs.
-    async with Engine(tpu_model, devices="sim:2@1ms", coalesce_ms=100) as engine:
-        outcomes, done = await submit_backlog(engine, batch)
-        await asyncio.wait_for(done.wait(), 120)
-        stats = engine.completion_stats()
+    outcomes, stats = await run_backlog(tpu_model, batch, 100)
     assert sorted(i for i, _, _ in outcomes) == list(range(len(batch)))
     for i, result, error in outcomes:
         assert error is None and result is not None
@@ -86,10 +95,7 @@ async def test_a_backlog_is_taken_in_batches_and_every_frame_gets_its_own_result
 
 async def test_with_coalescing_off_no_batch_is_put_off(tpu_model: bytes) -> None:
     batch = frames(120)
-    async with Engine(tpu_model, devices="sim:2@1ms", coalesce_ms=0) as engine:
-        outcomes, done = await submit_backlog(engine, batch)
-        await asyncio.wait_for(done.wait(), 120)
-        stats = engine.completion_stats()
+    outcomes, stats = await run_backlog(tpu_model, batch, 0)
     assert len(outcomes) == len(batch) and all(e is None for _, _, e in outcomes)
     assert stats["deferred"] == 0 and stats["frames"] == len(batch)
 
@@ -114,12 +120,7 @@ async def test_closing_with_a_batch_put_off_delivers_every_frame_once(tpu_model:
     engine = Engine(tpu_model, devices="sim:2@1ms", coalesce_ms=1000)
     await engine.start()
     outcomes, done = await submit_backlog(engine, batch)
-    runner = engine._runner(None)
-    for _ in range(2000):  # until a batch is put off (its drain waits up to 1 s)
-        if runner._deferred is not None:
-            break
-        await asyncio.sleep(0.005)
-    assert runner._deferred is not None, engine.completion_stats()
+    runner = await until_deferred(engine)
     await engine.close()
     assert runner._deferred is None  # the put-off drain was cancelled and done by close
     assert done.is_set()
@@ -158,12 +159,7 @@ async def test_a_wake_up_while_a_drain_is_put_off_is_taken_not_spun_on(tpu_model
     batch = frames(400)
     async with Engine(tpu_model, devices="sim:2@1ms", coalesce_ms=1000) as engine:
         outcomes, done = await submit_backlog(engine, batch)
-        runner = engine._runner(None)
-        for _ in range(2000):
-            if runner._deferred is not None:
-                break
-            await asyncio.sleep(0.005)
-        assert runner._deferred is not None, engine.completion_stats()
+        runner = await until_deferred(engine)
         fd = runner.native.wake_fd
         os.write(fd, (1).to_bytes(8, "little"))  # as a stray signal would
         await asyncio.sleep(0.02)

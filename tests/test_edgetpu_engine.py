@@ -26,9 +26,8 @@ from streamcore import (
     Result,
     models,
 )
-from streamcore._native import core
 from streamcore.backends.edgetpu import sim_runtime
-from tests.edgetpu_model import edgetpu_model
+from tests.edgetpu_model import edgetpu_model, random_frames, sim_expected_class
 from tests.reference import needs_tflite
 
 pytestmark = needs_tflite
@@ -41,17 +40,11 @@ def tpu_model() -> bytes:
     return edgetpu_model(height=H, width=W, output_sizes=(CLASSES,))
 
 
-def frames(n: int, seed: int = 0) -> List[NDArray[Any]]:
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(n)]
+frames = random_frames
 
 
 def expected_class(frame: NDArray[Any]) -> int:
-    """The simulator's output 0 peaks at (sum of the input tensor's bytes) % size."""
-    tensor = np.zeros((1, H, W, 3), np.uint8)
-    core.preprocess(core.FrameView("rgb24", frame.shape[1], frame.shape[0], [frame]), tensor,
-                    core.PreprocessParams(), 1 / 128, 128)
-    return int(tensor.astype(np.int64).sum() % CLASSES)
+    return sim_expected_class(frame, H, W, CLASSES)
 
 
 def top(result: Result) -> int:
