@@ -328,7 +328,7 @@ class Pipeline:
             while True:
                 if q.items:  # the common case: a record is waiting, no await needed
                     record = q.get_nowait()
-                elif until_idle and self._is_idle() and all(s.end_delivered for s in self._streams.values()):
+                elif until_idle and self._streams and all(s.end_delivered for s in self._streams.values()):
                     return  # every end record is in (streams end before a full reader takes theirs)
                 else:
                     record = await q.get()
